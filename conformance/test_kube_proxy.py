@@ -1,0 +1,28 @@
+"""kube-proxy is gone, or Calico is told not to fight it."""
+import pytest
+
+from fixtures.probes import kube_proxy
+from fixtures.probes.verdict import Row, verify
+
+
+@pytest.mark.check("EBPF-NO-KUBE-PROXY")
+def test_kube_proxy_rules_absent_or_tolerated(target, facts, evidence):
+    """v3.29: "it's necessary to either disable kube-proxy or to configure Calico not to clean up
+    kube-proxy's iptables rules." """
+    tolerated = facts.felix.kube_proxy_iptables_cleanup is False
+    scans = [kube_proxy.inspect(node) for node in target.nodes()]
+    unreadable = [s for s in scans if not s.sources]
+    if unreadable:
+        pytest.skip(f"cannot inspect {unreadable[0].node}'s rules, because {unreadable[0].errors[0]}")
+    rows = []
+    for scan in scans:
+        found = scan.chains + [f"nft table {t}" for t in scan.nft_tables]
+        seen = ", ".join(found) if found else "none"
+        if found and tolerated:
+            rows.append(Row(scan.node, "none, or left alone with bpfKubeProxyIptablesCleanupEnabled: false",
+                            f"{seen} (tolerated: Felix told not to clean up)", True,
+                            " + ".join(scan.sources)))
+        else:
+            rows.append(Row(scan.node, "no kube-proxy service chains or tables", seen, not found,
+                            " + ".join(scan.sources)))
+    evidence.verdict("verdict", verify(rows, claim="kube-proxy is gone, or Calico is told not to fight it"))

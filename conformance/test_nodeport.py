@@ -1,0 +1,97 @@
+"""NodePort behaviour, from one batch of real connections and captures (the ``nodeport`` fixture):
+VXLAN between the nodes, the client's own source address at the backend, and DSR."""
+import pytest
+
+from fixtures.evidence.report import flows_text
+from fixtures.probes.verdict import Row, verify
+
+
+def _attach(evidence, nodeport, *points):
+    for point in points:
+        evidence.flows(f"decoded flows at {point}", nodeport.flow_table(point), nodeport.pcaps.get(point))
+
+
+def _require_connections(nodeport):
+    broken = [c for c in nodeport.connections if c.isn is None]
+    if len(broken) == len(nodeport.connections):
+        pytest.fail(f"no probe SYN from {nodeport.client_address} was seen entering "
+                    f"{nodeport.ingress_uplink}: the capture there saw {len(nodeport.at(nodeport.ingress_uplink))} "
+                    "frames; cannot follow the connections")
+
+
+@pytest.mark.check("EBPF-NODEPORT-VXLAN")
+def test_nodeport_reaches_remote_backend_over_vxlan(nodeport, facts, evidence):
+    """v3.29 and older: "In eBPF mode, VXLAN is used to forward Kubernetes NodePort traffic." """
+    port, vni = facts.felix.vxlan_port, facts.felix.vxlan_vni
+    _require_connections(nodeport)
+    where = str(nodeport.ingress_uplink)
+    want = f"SYN in VXLAN {nodeport.ingress.address}->{nodeport.backend_node.address} udp/{port} vni {vni}"
+    rows = []
+    for conn in nodeport.connections:
+        leaving = [f for f in nodeport.tcp_frames(nodeport.ingress_uplink, conn) if f.direction == "out"]
+        if not leaving:
+            seen = ("connection failed and its SYN never left the ingress node" if not conn.exchange.ok
+                    else "its SYN never left the ingress node's uplink")
+            rows.append(Row(f"connection {conn.label}", want, seen, False, where))
+            continue
+        f = leaving[0]
+        if f.encap is None:
+            seen, ok = f"plain {f.tcp} (not encapsulated)", False
+        else:
+            e = f.encap
+            seen = f"{f.tcp} in VXLAN {e.outer_src}->{e.outer_dst} udp/{e.udp_dport} vni {e.vni}"
+            ok = (e.udp_dport == port and e.vni == vni and e.outer_dst == nodeport.backend_node.address)
+        rows.append(Row(f"connection {conn.label}", want, seen, ok, where))
+    _attach(evidence, nodeport, nodeport.ingress_uplink, nodeport.backend_uplink)
+    evidence.verdict("verdict", verify(rows, claim="NodePort traffic to a remote backend travels over VXLAN"))
+
+
+@pytest.mark.check("EBPF-SOURCE-IP")
+def test_backend_sees_external_client_source_ip(nodeport, evidence):
+    """v3.29: "Preserves external client source IP addresses all the way to the pod." """
+    client = nodeport.client_address
+    where = str(nodeport.backend_iface)
+    rows = []
+    for conn in nodeport.connections:
+        ex = conn.exchange
+        reported = ex.reported_client if ex.ok else f"no answer ({ex.error})"
+        rows.append(Row(f"connection {conn.label}", f"workload reports {client}",
+                        f"workload reports {reported}", ex.ok and ex.reported_client == client,
+                        f"backend on {nodeport.backend_node.name}"))
+        arriving = [f for f in nodeport.tcp_frames(nodeport.backend_iface, conn)]
+        seen = f"SYN from {arriving[0].tcp.src}:{arriving[0].tcp.sport}" if arriving else "no SYN reached the pod"
+        rows.append(Row(f"connection {conn.label}", f"SYN from {client}", seen,
+                        bool(arriving) and arriving[0].tcp.src == client, where))
+    _attach(evidence, nodeport, nodeport.backend_iface)
+    evidence.verdict("verdict", verify(rows, claim="The backend sees the external client's own address"))
+
+
+@pytest.mark.check("EBPF-DSR-DIRECT-RETURN")
+def test_dsr_reply_leaves_backend_node_directly(nodeport, facts, evidence):
+    """v3.29: "Supports DSR (Direct Server Return) for more efficient service routing." """
+    mode = facts.felix.external_service_mode
+    if mode != "DSR":
+        pytest.skip(f"not configured: bpfExternalServiceMode is {mode} (DSR is opt-in; set "
+                    "bpfExternalServiceMode: DSR to check it)")
+    _require_connections(nodeport)
+    ingress, backend, client = nodeport.ingress, nodeport.backend_node, nodeport.client_address
+    want = f"SYN-ACK {ingress.address}:{nodeport.service.node_port} > {client} leaves {backend.name}"
+    rows = []
+    for conn in nodeport.connections:
+        subject = f"connection {conn.label}"
+        direct = [f for f in nodeport.tcp_frames(nodeport.backend_uplink, conn, synack=True, direction="out")
+                  if not f.encapsulated]
+        ok = bool(direct) and direct[0].tcp.src == ingress.address and direct[0].tcp.sport == nodeport.service.node_port \
+            and direct[0].tcp.dst == client
+        seen = f"{direct[0].tcp} leaves {backend.name}" if direct else f"no direct SYN-ACK leaves {backend.name}"
+        rows.append(Row(subject, want, seen, ok, str(nodeport.backend_uplink)))
+        # The negative needs a live capture: the forwarded SYN proves the ingress capture works.
+        forwarded = [f for f in nodeport.tcp_frames(nodeport.ingress_uplink, conn, direction="out")]
+        via_ingress = [f for f in nodeport.tcp_frames(nodeport.ingress_uplink, conn, synack=True, direction="out")
+                       if not f.encapsulated]
+        rows.append(Row(subject, f"no SYN-ACK leaves {ingress.name} (capture alive: forwarded SYN seen)",
+                        (f"{via_ingress[0].tcp} leaves {ingress.name}" if via_ingress else "none")
+                        + ("" if forwarded else "; capture saw no forwarded SYN"),
+                        not via_ingress and bool(forwarded), str(nodeport.ingress_uplink)))
+    _attach(evidence, nodeport, nodeport.backend_uplink, nodeport.ingress_uplink)
+    evidence.verdict("verdict", verify(rows, claim="Under DSR the reply leaves the backend's node directly"))

@@ -1,0 +1,33 @@
+"""Tagged VLAN devices are unsupported in eBPF mode (both documents)."""
+import pytest
+
+from fixtures.evidence.decode import decode_frames
+from fixtures.evidence.model import CapturePoint
+from fixtures.probes import links
+from fixtures.probes.verdict import Row, verify
+
+LISTEN_S = 0.1   # long enough to catch a trunk's routine tagged broadcast (ARP, STP)
+
+
+@pytest.mark.check("EBPF-UNSUPPORTED-VLAN")
+def test_no_tagged_vlan_devices_on_nodes(target, evidence):
+    """v3.29 and older, "Not supported: ... Tagged VLAN devices." """
+    scans = [links.scan(node) for node in target.nodes()]
+    failed = [s for s in scans if s.error]
+    if failed:
+        pytest.skip(f"cannot list {failed[0].node}'s interfaces, because {failed[0].error}")
+    points = [CapturePoint(s.node, name) for s in scans for name in s.names()]
+    capture = target.start_capture(points)
+    import time
+    time.sleep(LISTEN_S)
+    captured = capture.stop()
+    rows = []
+    for scan in scans:
+        rows.append(Row(scan.node, "no VLAN devices", ", ".join(scan.vlan_devices) or "none",
+                        not scan.vlan_devices, "ip -d -j link show"))
+        macs = scan.macs()
+        for point in (p for p in points if p.node == scan.node):
+            tagged = links.tagged_frames_for(decode_frames(captured.get(point, []), point=point), macs)
+            seen = (f"{len(tagged)} tagged frames, e.g. {tagged[0].summary()}" if tagged else "none")
+            rows.append(Row(scan.node, "no 802.1Q/802.1ad-tagged frames arriving", seen, not tagged, str(point)))
+    evidence.verdict("verdict", verify(rows, claim="No tagged VLAN set-up on the nodes"))
