@@ -1,0 +1,39 @@
+"""Run the conformance suite from the project's own tests and read its verdicts from JUnit."""
+from __future__ import annotations
+
+import os
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SUITE = REPO / "conformance"
+
+needs_root = __import__("pytest").mark.skipif(os.geteuid() != 0, reason="the lab needs root")
+
+
+def verdicts(junit: Path) -> dict[str, str]:
+    """{check ID: passed | failed | skipped | error} from a JUnit file the suite wrote."""
+    out = {}
+    for case in ET.parse(junit).getroot().iter("testcase"):
+        props = {p.get("name"): p.get("value") for p in case.iter("property")}
+        cid = props.get("check_id") or case.get("name")
+        if case.find("failure") is not None:
+            out[cid] = "failed"
+        elif case.find("error") is not None:
+            out[cid] = "error"
+        elif case.find("skipped") is not None:
+            out[cid] = "skipped"
+        else:
+            out[cid] = "passed"
+    return out
+
+
+def run_suite(pytester, *args: str, select: str | None = None):
+    """In-process run (no interpreter start-up, scapy imported once): (result, verdicts)."""
+    junit = pytester.path / "junit.xml"
+    argv = ["-p", "fixtures.plugin", "-p", "no:cacheprovider", f"--junitxml={junit}",
+            f"--evidence-dir={pytester.path / 'evidence'}", *args, str(SUITE)]
+    if select:
+        argv += ["-k", select]
+    result = pytester.runpytest_inprocess(*argv)
+    return result, (verdicts(junit) if junit.exists() else {})

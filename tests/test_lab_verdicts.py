@@ -1,0 +1,61 @@
+"""Every check is seen failing against the lab profile with its defect, and passing (or reporting
+"not configured") against the conformant ones. The expected verdicts are written out here, by
+hand, for every profile."""
+import pytest
+
+from fixtures.lab import profiles
+from suite_runner import needs_root, run_suite
+
+CORE = ["EBPF-NODEPORT-VXLAN", "EBPF-SOURCE-IP", "EBPF-DSR-DIRECT-RETURN", "EBPF-NO-KUBE-PROXY",
+        "EBPF-UNSUPPORTED-VLAN"]
+P, F, S = "passed", "failed", "skipped"
+
+EXPECTED = {
+    #                            VXLAN SRC-IP DSR KUBE-PROXY VLAN
+    "ebpf-tunnel":               (P, P, S, P, P),
+    "ebpf-dsr":                  (P, P, P, P, P),
+    "kube-proxy":                (P, F, S, F, P),
+    "ebpf-kube-proxy-coexist":   (P, P, S, P, P),
+    "defect-snat":               (P, F, S, P, P),
+    "defect-no-vxlan":           (F, P, S, P, P),
+    "defect-vxlan-port":         (F, P, S, P, P),
+    "defect-vxlan-vni":          (F, P, S, P, P),
+    "defect-dsr-via-ingress":    (P, P, F, P, P),
+    "defect-kube-proxy-leftover": (P, P, S, F, P),
+    "defect-tagged-vlan":        (P, P, S, P, F),
+}
+
+
+def test_every_profile_has_expectations():
+    assert set(EXPECTED) == set(profiles.PROFILES)
+
+
+@needs_root
+@pytest.mark.parametrize("profile", list(EXPECTED))
+def test_profile_gives_exactly_the_expected_verdicts(pytester, profile):
+    result, seen = run_suite(pytester, f"--lab-dataplane={profile}")
+    core = {cid: seen.get(cid) for cid in CORE}
+    assert core == dict(zip(CORE, EXPECTED[profile])), result.stdout.str()[-3000:]
+    # The profile's own declaration of what it breaks matches what the checks found.
+    assert {cid for cid, v in core.items() if v == F} == set(profiles.get(profile).breaks)
+
+
+@needs_root
+def test_dsr_is_reported_not_configured_under_tunnel_mode(pytester):
+    result, _ = run_suite(pytester, "-rs", select="dsr")
+    result.stdout.fnmatch_lines(["*not configured: bpfExternalServiceMode is Tunnel*"])
+
+
+@needs_root
+@pytest.mark.parametrize("profile, check, words", [
+    ("defect-snat", "source", ["*expected workload reports 172.31.0.100, saw workload reports 10.244.1.0*"]),
+    ("defect-no-vxlan", "vxlan", ["*plain 172.31.0.100:* > 10.244.2.10:8080 [[]S] (not encapsulated)*node1/eth0*"]),
+    ("defect-vxlan-port", "vxlan", ["*udp/8472 vni 4096*"]),
+    ("defect-vxlan-vni", "vxlan", ["*udp/4789 vni 1*"]),
+    ("defect-dsr-via-ingress", "dsr", ["*no direct SYN-ACK leaves node2*"]),
+    ("defect-kube-proxy-leftover", "kube_proxy", ["*KUBE-NODEPORTS*KUBE-SERVICES*"]),
+    ("defect-tagged-vlan", "vlan", ["*802.1Q vid 100*"]),
+])
+def test_failure_says_what_was_expected_and_seen_where(pytester, profile, check, words):
+    result, _ = run_suite(pytester, f"--lab-dataplane={profile}", select=check)
+    result.stdout.fnmatch_lines(words)
