@@ -1,0 +1,69 @@
+"""Nothing is left behind: not after a normal run, an interrupted one (SIGINT, SIGTERM), nor a
+killed one (the next run, or `calico-conformance cleanup`, sweeps it)."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from fixtures import netns
+from fixtures.lab import sweeper
+from suite_runner import REPO, SUITE, needs_root
+
+CLI = [sys.executable, "-m", "fixtures.cli"]
+
+
+def _lab_namespaces(pid: int) -> list[str]:
+    return [n for n in netns.list_all() if n.startswith(f"cclab-{pid}-")]
+
+
+def _start_suite(tmp_path, *extra):
+    marker = tmp_path / "lab-is-up"
+    # The injector holds the run inside the lab's lifetime, so the signal lands mid-run.
+    inject = f"--lab-inject=touch {marker}; sleep 30"
+    proc = subprocess.Popen([*CLI, "run", "--reports-dir", str(tmp_path), inject, *extra],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 20
+    while not marker.exists():
+        assert proc.poll() is None, proc.stdout.read()
+        assert time.monotonic() < deadline, "the lab never came up"
+        time.sleep(0.05)
+    return proc
+
+
+@needs_root
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_run_removes_its_namespaces_and_processes(tmp_path, sig):
+    proc = _start_suite(tmp_path)
+    assert _lab_namespaces(proc.pid), "the run's lab should exist while it runs"
+    proc.send_signal(sig)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode != 0
+    assert _lab_namespaces(proc.pid) == [], out
+    # The injector (a child of the run) is gone too.
+    leftovers = subprocess.run(["pgrep", "-f", f"touch {tmp_path}"], capture_output=True, text=True).stdout
+    assert leftovers.strip() == ""
+
+
+@needs_root
+def test_killed_run_is_swept_by_cleanup(tmp_path):
+    proc = _start_suite(tmp_path)
+    proc.kill()
+    proc.wait(timeout=10)
+    subprocess.run(["pkill", "-f", f"touch {tmp_path}"])
+    left = _lab_namespaces(proc.pid)
+    assert left, "SIGKILL cannot be caught, so its namespaces remain until swept"
+    out = subprocess.run([*CLI, "cleanup"], cwd=REPO, capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0 and f"removed {len(left)} lab namespace(s)" in out.stdout
+    assert _lab_namespaces(proc.pid) == []
+
+
+@needs_root
+def test_normal_run_leaves_no_namespace(tmp_path):
+    proc = subprocess.run([*CLI, "run", "--reports-dir", str(tmp_path), "-k", "kube_proxy"], cwd=REPO,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout
+    assert sweeper.all_lab_namespaces() == [] or all(
+        not n.startswith("cclab-") or str(os.getpid()) in n for n in sweeper.all_lab_namespaces())

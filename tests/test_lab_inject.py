@@ -1,0 +1,46 @@
+"""--lab-inject: the user's own fault goes into the lab and the suite notices it."""
+import json
+import sys
+
+from suite_runner import needs_root, run_suite
+
+# A user's fault injector: masquerade forwarded traffic on the ingress node (a SNAT bug).
+SNAT_INJECTOR = """
+import json, subprocess, sys
+lab = json.load(sys.stdin)
+node = next(n for n in lab["nodes"] if n["name"] == lab["ingress_node"])
+rules = ('table ip userfault {\\n chain post {\\n  type nat hook postrouting priority srcnat; policy accept;\\n'
+         '  oifname "%s" masquerade\\n }\\n}\\n' % lab["vxlan"]["device"])
+subprocess.run(["ip", "netns", "exec", node["netns"], "nft", "-f", "-"], input=rules, text=True, check=True)
+"""
+
+
+@needs_root
+def test_injected_snat_fails_source_ip_check_only(pytester):
+    script = pytester.path / "inject.py"
+    script.write_text(SNAT_INJECTOR)
+    result, seen = run_suite(pytester, f"--lab-inject={sys.executable} {script}")
+    assert seen["EBPF-SOURCE-IP"] == "failed", result.stdout.str()
+    assert seen["EBPF-NODEPORT-VXLAN"] == "passed"
+    assert seen["EBPF-NO-KUBE-PROXY"] == "passed"
+
+
+@needs_root
+def test_injector_gets_the_lab_description_on_stdin(pytester):
+    out = pytester.path / "lab.json"
+    result, _ = run_suite(pytester, f"--lab-inject=cat > {out}", select="kube_proxy")
+    lab = json.loads(out.read_text())
+    assert lab["vxlan"] == {"port": 4789, "vni": 4096, "device": "vxlan.calico"}
+    assert lab["node_port"] == 30080 and lab["backend_port"] == 8080
+    assert [n["name"] for n in lab["nodes"]] == ["node1", "node2"]
+    assert lab["backend"]["node"] == "node2" and lab["ingress_node"] == "node1"
+    assert all(n["netns"].startswith("cclab-") for n in lab["nodes"])
+    assert lab["profile"] == "ebpf-tunnel"
+
+
+@needs_root
+def test_failing_injector_stops_the_run_with_its_error(pytester):
+    result, seen = run_suite(pytester, "--lab-inject=echo 'cannot reach switch' >&2; exit 7")
+    assert result.ret == 2
+    result.stdout.fnmatch_lines(["*--lab-inject program * failed (exit 7): cannot reach switch*"])
+    assert not any(v == "passed" for v in seen.values())
