@@ -1,0 +1,66 @@
+"""Helpers for the installer tests: run the CLI in-process, split a --dry-run YAML stream, check
+citations against the source documents, validate an Installation against the operator's schema."""
+from __future__ import annotations
+
+import glob
+import json
+import os
+import re
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+from fixtures.cli import main
+
+SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"
+SUBSET = json.loads((Path(__file__).parent / "schemas" / "installation-v1.36-subset.schema.json").read_text())
+
+
+def run_cli(capsys, *argv) -> tuple[int, str, str]:
+    rc = main(list(argv))
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+def split_stream(text: str) -> list[dict]:
+    """[{comments: {key: value}, cites: [...], body: obj|None}] per document."""
+    docs = []
+    for chunk in text.split("---\n")[1:]:
+        comments, cites = {}, []
+        for line in chunk.splitlines():
+            if line.startswith("# doc: "):
+                cites.append(line[2:])
+            elif line.startswith("# "):
+                key, _, value = line[2:].partition(": ")
+                comments.setdefault(key.split(" ")[0], value)
+        docs.append({"comments": comments, "cites": cites, "body": yaml.safe_load(chunk), "text": chunk})
+    return docs
+
+
+def _norm(text: str) -> str:
+    text = re.sub(r"(?m)^\s*> ?", "", text)
+    text = text.replace("{{site.prodname}}", "Calico").replace("{{ site.prodname }}", "Calico")
+    text = re.sub(r"[`*_]", "", text)
+    text = re.sub(r"\s+", " ", text)
+    text = re.sub(r" (?=[,.;:)'’\-])", "", text)
+    text = re.sub(r"(?<=[(\-]) ", "", text)
+    return text.replace("’", "'")
+
+
+def documents() -> dict[str, str]:
+    return {"v3.29": _norm(Path(glob.glob(str(SEEDS / "001_*.txt"))[0]).read_text()),
+            "older": _norm(Path(glob.glob(str(SEEDS / "000_*.txt"))[0]).read_text())}
+
+
+def cited_text_is_in_document(cite: str, docs: dict[str, str]) -> bool:
+    m = re.fullmatch(r'doc: (\S+) "(.*)"', cite)
+    return bool(m) and _norm(m.group(2)) in docs[m.group(1)]
+
+
+def validate_installation(obj: dict) -> None:
+    jsonschema.validate(obj, SUBSET)
+    full = os.environ.get("CC_OPERATOR_INSTALLATION_CRD")    # the operator's own CRD file, when provided
+    if full:
+        crd = yaml.safe_load(Path(full).read_text())
+        jsonschema.validate(obj, crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"])
