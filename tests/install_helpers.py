@@ -49,6 +49,9 @@ def _norm(text: str) -> str:
 
 
 def documents() -> dict[str, str]:
+    if not SEEDS.is_dir():   # CI clones with shared/ beside the repo; a bare clone has none
+        import pytest
+        pytest.skip(f"skipped: the source documents are not at {SEEDS}")
     return {"v3.29": _norm(Path(glob.glob(str(SEEDS / "001_*.txt"))[0]).read_text()),
             "older": _norm(Path(glob.glob(str(SEEDS / "000_*.txt"))[0]).read_text())}
 
