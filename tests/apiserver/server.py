@@ -409,7 +409,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _route(self, method, path, query, ctype, body):
         api = self.api
         parts = [p for p in path.split("/") if p]
-        if path == "/version":
+        if path in ("/version", "/version/"):   # the Python client asks with the slash
             major, minor = api.version.lstrip("v").split(".")[:2]
             return self._send(200, {"major": major, "minor": minor, "gitVersion": api.version,
                                     "platform": "linux/amd64"})
