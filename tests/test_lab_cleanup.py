@@ -19,10 +19,14 @@ def _lab_namespaces(pid: int) -> list[str]:
     return [n for n in netns.list_all() if n.startswith(f"cclab-{pid}-")]
 
 
+def _sleeper(tmp_path) -> str:
+    return f"sleep 30.{tmp_path.stat().st_ino % 997}"    # a command line no other test has
+
+
 def _start_suite(tmp_path, *extra):
     marker = tmp_path / "lab-is-up"
     # The injector holds the run inside the lab's lifetime, so the signal lands mid-run.
-    inject = f"--lab-inject=touch {marker}; sleep 30"
+    inject = f"--lab-inject=touch {marker}; {_sleeper(tmp_path)}"
     proc = subprocess.Popen([*CLI, "run", "--reports-dir", str(tmp_path), inject, *extra],
                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 20
@@ -42,9 +46,10 @@ def test_interrupted_run_removes_its_namespaces_and_processes(tmp_path, sig):
     out, _ = proc.communicate(timeout=30)
     assert proc.returncode != 0
     assert _lab_namespaces(proc.pid) == [], out
-    # The injector (a child of the run) is gone too.
-    leftovers = subprocess.run(["pgrep", "-f", f"touch {tmp_path}"], capture_output=True, text=True).stdout
-    assert leftovers.strip() == ""
+    # The injector and what it started are gone too.
+    for pattern in (f"touch {tmp_path}", _sleeper(tmp_path)):
+        leftovers = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout
+        assert leftovers.strip() == "", pattern
 
 
 @needs_root
@@ -52,7 +57,7 @@ def test_killed_run_is_swept_by_cleanup(tmp_path):
     proc = _start_suite(tmp_path)
     proc.kill()
     proc.wait(timeout=10)
-    subprocess.run(["pkill", "-f", f"touch {tmp_path}"])
+    subprocess.run(["pkill", "-f", _sleeper(tmp_path)])   # SIGKILL left the injector orphaned
     left = _lab_namespaces(proc.pid)
     assert left, "SIGKILL cannot be caught, so its namespaces remain until swept"
     out = subprocess.run([*CLI, "cleanup"], cwd=REPO, capture_output=True, text=True, timeout=30)

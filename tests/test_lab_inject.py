@@ -1,6 +1,9 @@
 """--lab-inject: the user's own fault goes into the lab and the suite notices it."""
 import json
+import subprocess
 import sys
+
+import pytest
 
 from suite_runner import needs_root, run_suite
 
@@ -41,6 +44,24 @@ def test_injector_gets_the_lab_description_on_stdin(pytester):
 @needs_root
 def test_failing_injector_stops_the_run_with_its_error(pytester):
     result, seen = run_suite(pytester, "--lab-inject=echo 'cannot reach switch' >&2; exit 7")
-    assert result.ret == 2
-    result.stdout.fnmatch_lines(["*--lab-inject program * failed (exit 7): cannot reach switch*"])
+    assert result.ret == pytest.ExitCode.USAGE_ERROR     # `calico-conformance run` makes it 2
+    result.stderr.fnmatch_lines(["ERROR: calico-conformance: --lab-inject program * failed (exit 7): cannot reach switch"])
     assert not any(v == "passed" for v in seen.values())
+
+
+@needs_root
+def test_what_the_injector_leaves_running_lives_during_the_checks_and_ends_with_the_lab(pytester):
+    # A fault generator left in the background by the injector: alive while checks run.
+    sleeper = f"sleep 41.{pytester.path.stat().st_ino % 997}"
+    probe = pytester.path / "alive.txt"
+    pytester.makepyfile(test_probe=f"""
+        import subprocess
+        def test_generator_alive(target):
+            out = subprocess.run(["pgrep", "-f", "{sleeper}"], capture_output=True, text=True).stdout
+            open("{probe}", "w").write(out)
+    """)
+    result = pytester.runpytest_inprocess("-p", "fixtures.plugin", f"--lab-inject={sleeper} &")
+    assert result.ret == 0
+    assert probe.read_text().strip(), "the injector's background process ran during the checks"
+    left = subprocess.run(["pgrep", "-f", sleeper], capture_output=True, text=True).stdout
+    assert left.strip() == "", "it ended with the lab"

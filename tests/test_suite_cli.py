@@ -78,6 +78,33 @@ def test_bad_input_is_one_clear_line(args, message, tmp_path):
 
 
 @needs_root
+def test_option_values_are_not_taken_for_test_paths(tmp_path):
+    inject = tmp_path / "inject.sh"
+    inject.write_text("#!/bin/sh\ncat > /dev/null\n")
+    inject.chmod(0o755)
+    proc = cli("run", "--reports-dir", str(tmp_path), "--lab-inject", str(inject), "-k", "kube_proxy")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "conformance/test_kube_proxy.py" in proc.stdout and "tests/" not in proc.stdout
+
+
+@needs_root
+def test_a_failing_injector_is_a_usage_error_of_the_run(tmp_path):
+    proc = cli("run", "--reports-dir", str(tmp_path), "--lab-inject=exit 3")
+    assert proc.returncode == 2
+    assert "--lab-inject program `exit 3` failed (exit 3)" in proc.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--target", "kubeconfig", "--kubeconfig", "/nonexistent"], "no kubeconfig at /nonexistent"),
+    (["--target", "kind", "--kind-bin", "/nonexistent/kind"], "kind"),
+])
+def test_xdist_runs_refuse_bad_targets_before_workers_start(args, message, tmp_path):
+    proc = cli("run", "--reports-dir", str(tmp_path), "-n", "2", *args)
+    assert proc.returncode == 2
+    assert message in proc.stderr and "crashed" not in proc.stdout
+
+
+@needs_root
 def test_without_root_the_lab_says_so_in_one_line():
     if not shutil.which("setpriv"):
         pytest.skip("setpriv (util-linux) is needed to drop root")
