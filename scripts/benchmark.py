@@ -1,0 +1,579 @@
+#!/usr/bin/env python3
+"""How fast and how big the reference lab is, measured against the project's goals.
+
+    .venv/bin/python scripts/benchmark.py [--quick] [--json FILE]
+
+Goals (developer guide): the whole lab suite under 10 s on 2 cores; lab bring-up under 1 s; a
+probed connection under 10 ms median; under 500 MB of memory for a lab run.
+
+This script prints figures and ratios (measured / goal) and exits 0 whatever they are: speed is
+measured here, never asserted in timed tests, which would flake on a busy machine. It needs root
+(it builds labs in this process and runs the suite as users do); without root it exits 2.
+Every lab is torn down on every exit path, Ctrl-C and SIGTERM included.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import itertools
+import json
+import os
+import platform
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))   # run from a checkout even where the package is not installed
+
+from fixtures import netns  # noqa: E402
+from fixtures.evidence.decode import decode_frame, decode_frames  # noqa: E402
+from fixtures.evidence.model import CapturePoint  # noqa: E402
+from fixtures.evidence.pcap import write_pcap  # noqa: E402
+from fixtures.lab import profiles, sweeper  # noqa: E402
+from fixtures.lab.topology import PREFIX, LabSpec  # noqa: E402
+from fixtures.probes.nodeport import pick_ingress, probe_nodeport  # noqa: E402
+from fixtures.targets.lab import LabTarget  # noqa: E402
+
+GOALS = {"suite_s": 10.0, "bringup_s": 1.0, "connection_s": 0.010, "memory_mb": 500.0}
+BATCH_SIZES = (0, 1, 3, 10, 30)     # 0: the batch's fixed cost alone (captures, no connection)
+DEFAULT_BATCH = 3                   # the suite's --probe-connections default
+
+
+@dataclass(frozen=True)
+class Reps:
+    lab_cycles: int
+    profile_cycles: int
+    gets: int
+    batches: int
+    decodes: int
+    suite_runs: int
+    imports: int
+
+
+FULL = Reps(lab_cycles=20, profile_cycles=3, gets=200, batches=20, decodes=20, suite_runs=5, imports=5)
+QUICK = Reps(lab_cycles=5, profile_cycles=1, gets=50, batches=3, decodes=3, suite_runs=2, imports=1)
+
+
+# ---- figures ------------------------------------------------------------------------------
+
+class Figures:
+    """Every number measured: printed in sections as we go, written to --json at the end."""
+
+    def __init__(self):
+        self.metrics: dict[str, dict] = {}
+        self.details: dict[str, object] = {}
+
+    def add(self, key: str, label: str, value: float, unit: str, goal: float | None = None) -> None:
+        self.metrics[key] = {"label": label, "value": value, "unit": unit, "goal": goal}
+
+
+def spread(xs: list[float]) -> dict[str, float]:
+    xs = sorted(xs)
+    p90 = statistics.quantiles(xs, n=10, method="inclusive")[-1] if len(xs) > 1 else xs[0]
+    return {"median": statistics.median(xs), "p90": p90, "max": xs[-1], "n": len(xs)}
+
+
+def timed(call) -> float:
+    started = time.perf_counter()
+    call()
+    return time.perf_counter() - started
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1e3:.2f} ms" if seconds < 0.01 else f"{seconds * 1e3:.1f} ms"
+
+
+def show(value: float, unit: str) -> str:
+    if unit == "s":
+        return ms(value) if value < 1 else f"{value:.2f} s"
+    if unit == "us":
+        return f"{value:.1f} µs"
+    return f"{value:.0f} MB" if unit == "MB" else f"{value:g} {unit}"
+
+
+def table(headers: list[str], rows: list[list]) -> None:
+    cells = [headers] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    for n, row in enumerate(cells):
+        print("  " + "  ".join(c.ljust(w) if i == 0 else c.rjust(w)
+                               for i, (c, w) in enumerate(zip(row, widths))))
+        if n == 0:
+            print("  " + "  ".join("-" * w for w in widths))
+
+
+def section(title: str) -> None:
+    print(f"\n== {title}", flush=True)
+
+
+# ---- labs ---------------------------------------------------------------------------------
+
+_lab_numbers = itertools.count(1)
+
+
+def new_target(profile: str) -> LabTarget:
+    # The run id starts with our pid, so `calico-conformance cleanup` can sweep a SIGKILLed benchmark.
+    spec = LabSpec(run_id=f"{os.getpid()}-bench{next(_lab_numbers)}")
+    return LabTarget(spec, profiles.get(profile))
+
+
+def lab_cycle(profile: str) -> tuple[float, float]:
+    """(bring-up, tear-down) seconds of one lab, as the suite's fixture does them."""
+    target = new_target(profile)
+    try:
+        up = timed(target.up)
+    finally:
+        down = timed(target.close)
+    return up, down
+
+
+@contextlib.contextmanager
+def running_lab(profile: str = profiles.DEFAULT_PROFILE):
+    target = new_target(profile)
+    try:
+        target.up()
+        yield target
+    finally:
+        target.close()
+
+
+def remove_leftovers() -> None:
+    """Belt and braces after any exit: our own namespaces, and those of suite runs we killed."""
+    ours = [n for n in netns.list_all() if n.startswith(f"{PREFIX}-{os.getpid()}-")]
+    sweeper.delete(ours)
+    sweeper.unregister(ours)
+    sweeper.sweep_stale()
+
+
+def warm_imports() -> float:
+    """Import now what the lab imports lazily (scapy, for the VLAN trunk's frames and for TCP flag
+    names), so no single lab or batch below carries that one-time cost; section 4b shows it."""
+    started = time.perf_counter()
+    import scapy.layers.inet  # noqa: F401
+    import scapy.layers.l2  # noqa: F401
+    return time.perf_counter() - started
+
+
+# ---- 1. bring-up and tear-down --------------------------------------------------------------
+
+def bench_lab_cycles(reps: Reps, figs: Figures) -> None:
+    name = profiles.DEFAULT_PROFILE
+    section(f"1. Lab bring-up and tear-down: {name}, {reps.lab_cycles} cycles")
+    cycles = [lab_cycle(name) for _ in range(reps.lab_cycles)]
+    up, down = spread([c[0] for c in cycles]), spread([c[1] for c in cycles])
+    table(["", "median", "p90", "max"],
+          [[what, ms(s["median"]), ms(s["p90"]), ms(s["max"])] for what, s in
+           (("bring-up  LabTarget.up()", up), ("tear-down LabTarget.close()", down))])
+    figs.add("bringup_s", f"lab bring-up, {name} (median)", up["median"], "s", GOALS["bringup_s"])
+    figs.add("bringup_p90_s", f"lab bring-up, {name} (p90)", up["p90"], "s")
+    figs.add("teardown_s", f"lab tear-down, {name} (median)", down["median"], "s")
+    figs.details["lab_cycles"] = {"bringup": up, "teardown": down}
+
+
+def bench_profiles(reps: Reps, figs: Figures) -> None:
+    section(f"1b. Bring-up and tear-down per profile ({reps.profile_cycles} each, median)")
+    rows, per_profile = [], {}
+    for name in profiles.PROFILES:
+        cycles = [lab_cycle(name) for _ in range(reps.profile_cycles)]
+        up = statistics.median(c[0] for c in cycles)
+        down = statistics.median(c[1] for c in cycles)
+        per_profile[name] = {"bringup_s": up, "teardown_s": down}
+        rows.append([name, ms(up), ms(down)])
+    table(["profile", "bring-up", "tear-down"], rows)
+    slowest = max(per_profile, key=lambda n: per_profile[n]["bringup_s"])
+    figs.add("bringup_slowest_s", f"lab bring-up, slowest profile ({slowest})",
+             per_profile[slowest]["bringup_s"], "s", GOALS["bringup_s"])
+    figs.details["profiles"] = per_profile
+
+
+# ---- 2. probed connections ------------------------------------------------------------------
+
+def bench_connections(target: LabTarget, reps: Reps, figs: Figures) -> None:
+    section(f"2. One probed connection: LabClient.http_get() to NodePort, {reps.gets} times, no capture")
+    client, node = target.external_client(), target.nodes()[0]
+    port = target.nodeport_service().node_port
+    times = []
+    for _ in range(reps.gets):
+        started = time.perf_counter()
+        exchange = client.http_get(node.address, port)
+        times.append(time.perf_counter() - started)
+        if not exchange.ok:
+            print(f"  warning: a connection failed: {exchange.error}")
+    s = spread(times)
+    table(["", "median", "p90", "max"], [["kernel TCP + HTTP GET", ms(s["median"]), ms(s["p90"]), ms(s["max"])]])
+    figs.add("connection_s", "probed connection, http_get alone (median)", s["median"], "s", GOALS["connection_s"])
+    figs.add("connection_p90_s", "probed connection, http_get alone (p90)", s["p90"], "s")
+    figs.details["http_get"] = s
+
+
+def bench_batches(target: LabTarget, reps: Reps, figs: Figures, scratch: Path) -> None:
+    section(f"2b. Probe batch probe_nodeport(count=N): 4 captures, decoding, pcaps; {reps.batches} batches each")
+    medians, rows = {}, []
+    for n in BATCH_SIZES:
+        times = [timed(lambda: probe_nodeport(target, count=n, evidence_dir=scratch / f"n{n}"))
+                 for _ in range(reps.batches)]
+        s = spread(times)
+        medians[n] = s["median"]
+        rows.append([n, ms(s["median"]), ms(s["p90"]), ms(s["median"] / n) if n else "-"])
+    table(["N", "batch median", "batch p90", "per connection"], rows)
+    fixed, marginal = medians[0], _slope(medians)
+    print(f"  fixed cost per batch (N=0): {ms(fixed)}; marginal cost per connection (slope, N=1..30): {ms(marginal)}")
+    figs.add("batch_connection_s", f"probed connection in the default batch (N={DEFAULT_BATCH}, batch/N)",
+             medians[DEFAULT_BATCH] / DEFAULT_BATCH, "s", GOALS["connection_s"])
+    figs.add("batch_connection_n30_s", "probed connection in a batch of 30 (batch/N)", medians[30] / 30, "s")
+    figs.add("batch_fixed_s", "probe batch fixed cost (N=0)", fixed, "s")
+    figs.add("batch_marginal_s", "probe batch marginal cost per connection", marginal, "s")
+    figs.details["batches"] = {str(n): t for n, t in medians.items()}
+
+
+def _slope(medians: dict[int, float]) -> float:
+    """Least-squares seconds per extra connection over the batches that have connections."""
+    pts = [(n, t) for n, t in medians.items() if n]
+    mean_n = statistics.mean(n for n, _ in pts)
+    mean_t = statistics.mean(t for _, t in pts)
+    return (sum((n - mean_n) * (t - mean_t) for n, t in pts)
+            / sum((n - mean_n) ** 2 for n, _ in pts))
+
+
+def batch_phases(target: LabTarget, n: int, out_dir: Path) -> tuple[dict[str, float], dict]:
+    """probe_nodeport's steps, timed one by one (same capture points, same calls)."""
+    service = target.nodeport_service()
+    ingress = pick_ingress(target, service)
+    backend = target.node(service.backend_node)
+    points = [target.client_capture_point(), CapturePoint(ingress.name, ingress.uplink),
+              CapturePoint(backend.name, backend.uplink),
+              CapturePoint(backend.name, service.backend_host_iface)]
+    client = target.external_client()
+    laps, t0 = {}, time.perf_counter()
+
+    def lap(name):
+        nonlocal t0
+        now = time.perf_counter()
+        laps[name], t0 = now - t0, now
+
+    capture = target.start_capture(points)
+    lap("open captures (4 points)")
+    for _ in range(n):
+        client.http_get(ingress.address, service.node_port)
+    lap("connections")
+    raw = capture.stop()
+    lap("stop captures (settle + drain)")
+    for p, frames in raw.items():
+        decode_frames(frames, point=p)
+    lap("decode frames")
+    for p, frames in raw.items():
+        write_pcap(out_dir / f"{p.slug}.pcap", frames)
+    lap("write pcaps")
+    return laps, raw
+
+
+def bench_phases(target: LabTarget, reps: Reps, figs: Figures, scratch: Path) -> dict:
+    section(f"2c. Where a batch's time goes (median of {reps.batches} batches)")
+    by_n, raw = {}, {}
+    for n in (DEFAULT_BATCH, 30):
+        runs = [batch_phases(target, n, scratch / f"phases{n}") for _ in range(reps.batches)]
+        by_n[n] = {k: statistics.median(r[0][k] for r in runs) for k in runs[0][0]}
+        raw = runs[-1][1]
+    table(["step", f"N={DEFAULT_BATCH}", "N=30"],
+          [[k, ms(by_n[DEFAULT_BATCH][k]), ms(by_n[30][k])] for k in by_n[30]])
+    figs.details["batch_phases"] = {str(n): v for n, v in by_n.items()}
+    return raw
+
+
+# ---- 3. decoding ----------------------------------------------------------------------------
+
+def bench_decode(raw: dict, reps: Reps, figs: Figures, scratch: Path) -> None:
+    frames = [f for fs in raw.values() for f in fs]
+    vxlan = [f for f in frames if decode_frame(f.data).encap]
+    plain = [f for f in frames if not decode_frame(f.data).encap]
+    section(f"3. Decoding and pcap writing: {len(frames)} frames of a real batch of 30, {reps.decodes} passes")
+    rows = []
+    for what, subset in (("decode_frames, all", frames), ("decode_frames, VXLAN", vxlan),
+                         ("decode_frames, not encapsulated", plain)):
+        per = statistics.median(timed(lambda: decode_frames(subset)) for _ in range(reps.decodes)) / len(subset)
+        rows.append([what, len(subset), f"{per * 1e6:.1f} µs"])
+        if what.endswith("all"):
+            figs.add("decode_us_per_frame", "decode_frames per frame", per * 1e6, "us")
+    pcap = statistics.median(timed(lambda: write_pcap(scratch / "bench.pcap", frames))
+                             for _ in range(reps.decodes)) / len(frames)
+    rows.append(["write_pcap", len(frames), f"{pcap * 1e6:.1f} µs"])
+    figs.add("pcap_us_per_frame", "write_pcap per frame", pcap * 1e6, "us")
+    table(["", "frames", "per frame"], rows)
+
+
+# ---- 4. the suite as users run it -----------------------------------------------------------
+
+def cli() -> list[str]:
+    script = Path(sys.executable).parent / "calico-conformance"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "fixtures.cli"]
+
+
+def tree_rss_bytes(root: int) -> int:
+    """Resident memory of ``root`` and all its descendants (shared pages counted in each)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    total, todo, page = 0, [root], os.sysconf("SC_PAGE_SIZE")
+    while todo:
+        pid = todo.pop()
+        todo += children.get(pid, [])
+        try:
+            with open(f"/proc/{pid}/statm") as f:
+                total += int(f.read().split()[1]) * page
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
+
+
+class TreeSampler(threading.Thread):
+    """Peak of tree_rss_bytes, sampled every 20 ms: xdist workers are separate processes, and
+    ru_maxrss only tells the largest one."""
+
+    def __init__(self, root: int):
+        super().__init__(daemon=True)
+        self.root, self.peak, self._done = root, 0, threading.Event()
+
+    def run(self):
+        while not self._done.wait(0.02):
+            self.peak = max(self.peak, tree_rss_bytes(self.root))
+
+    def stop(self) -> int:
+        self._done.set()
+        self.join()
+        return self.peak
+
+
+@dataclass
+class SuiteRun:
+    wall_s: float
+    returncode: int
+    maxrss_mb: float          # the largest single process of the run (kernel's high-water mark)
+    tree_peak_mb: float       # all processes of the run together, sampled
+    pytest_s: float           # pytest's own session time, from junit.xml
+    output: str
+
+
+def run_suite(extra: list[str], reports: Path) -> SuiteRun:
+    argv = [*cli(), "run", "--reports-dir", str(reports), *extra]
+    log = reports.with_suffix(".log")
+    reports.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "w") as out:
+        started = time.perf_counter()
+        # Own session: a Ctrl-C reaches us alone, and we hand the suite exactly one SIGINT.
+        proc = subprocess.Popen(argv, cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        sampler = TreeSampler(proc.pid)
+        sampler.start()
+        try:
+            # wait4 gives this child's own rusage; RUSAGE_CHILDREN would mix all earlier runs.
+            _, status, usage = os.wait4(proc.pid, 0)
+        except BaseException:
+            stop_suite(proc)
+            raise
+        finally:
+            peak = sampler.stop()
+        wall = time.perf_counter() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return SuiteRun(wall, proc.returncode, usage.ru_maxrss / 1024, peak / 2**20,
+                    junit_time(reports / "junit.xml"), log.read_text())
+
+
+def stop_suite(proc: subprocess.Popen) -> None:
+    """Interrupt a suite run as Ctrl-C in a terminal does (SIGINT to its whole process group:
+    xdist workers and --lab-inject programs too), so it tears its labs down itself."""
+    if proc.poll() is not None:
+        return
+    os.killpg(proc.pid, signal.SIGINT)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    sweeper.sweep_stale()    # namespaces of any of its processes that died hard
+
+
+def junit_time(path: Path) -> float:
+    try:
+        root = ET.parse(path).getroot()
+    except (OSError, ET.ParseError):
+        return 0.0
+    suite = root if root.tag == "testsuite" else root.find("testsuite")
+    return float(suite.get("time", 0)) if suite is not None else 0.0
+
+
+def bench_suite(reps: Reps, figs: Figures, scratch: Path) -> None:
+    section(f"4. The whole suite: `calico-conformance run` as a subprocess ({reps.suite_runs} runs, then -n 2)")
+    plain = [run_suite([], scratch / f"suite{i}") for i in range(reps.suite_runs)]
+    xdist = run_suite(["-n", "2"], scratch / "suite-n2")
+    rows = [[f"run #{i + 1}", *_suite_row(r)] for i, r in enumerate(plain)] + [["run -n 2", *_suite_row(xdist)]]
+    table(["", "wall", "in pytest", "exit", "max RSS (1 process)", "peak RSS (all processes)"], rows)
+    for r in [*plain, xdist]:
+        if r.returncode != 0:
+            print(f"  warning: a suite run exited {r.returncode}; its last lines:\n"
+                  + "\n".join("    " + line for line in r.output.splitlines()[-5:]))
+    wall = spread([r.wall_s for r in plain])
+    figs.add("suite_s", "whole suite, `calico-conformance run` (median)", wall["median"], "s", GOALS["suite_s"])
+    figs.add("suite_n2_s", "whole suite, `calico-conformance run -n 2`", xdist.wall_s, "s", GOALS["suite_s"])
+    figs.add("suite_pytest_s", "whole suite, pytest session time (median)",
+             statistics.median(r.pytest_s for r in plain), "s")
+    figs.add("memory_mb", "peak memory, largest process of a run (max RSS)",
+             max(r.maxrss_mb for r in plain), "MB", GOALS["memory_mb"])
+    figs.add("memory_n2_mb", "peak memory, all processes of a -n 2 run (sampled RSS sum)",
+             xdist.tree_peak_mb, "MB", GOALS["memory_mb"])
+    figs.details["suite"] = {"wall": wall, "runs": [_suite_json(r) for r in plain], "n2": _suite_json(xdist)}
+
+
+def _suite_row(r: SuiteRun) -> list:
+    return [show(r.wall_s, "s"), show(r.pytest_s, "s"), r.returncode,
+            f"{r.maxrss_mb:.0f} MB", f"{r.tree_peak_mb:.0f} MB"]
+
+
+def _suite_json(r: SuiteRun) -> dict:
+    return {"wall_s": r.wall_s, "pytest_s": r.pytest_s, "returncode": r.returncode,
+            "maxrss_mb": r.maxrss_mb, "tree_peak_mb": r.tree_peak_mb}
+
+
+# ---- 4b. start-up and imports ---------------------------------------------------------------
+
+# (metric key, label, code, module to look for in a lab run's import log). The suite's plugin is
+# loaded with importlib (`-p fixtures.plugin`), which -X importtime does not log: it is simply "yes".
+IMPORTS = [
+    ("startup_python_s", "python start-up (nothing imported)", "pass", None),
+    ("import_pytest_s", "import pytest", "import pytest", "pytest"),
+    ("import_pytest_kind_s", "import pytest_kind (auto-loaded pytest plugin)", "import pytest_kind.cluster",
+     "pytest_kind.cluster"),
+    ("import_scapy_s", "import scapy.layers.inet", "import scapy.layers.inet", "scapy.layers.inet"),
+    ("import_kubernetes_s", "import kubernetes", "import kubernetes", "kubernetes"),
+    ("import_plugin_s", "import fixtures.plugin (pytest + the suite's plugin)", "import fixtures.plugin", "yes"),
+]
+
+
+def wall_of(argv: list[str], reps: int) -> float:
+    return statistics.median(
+        timed(lambda: subprocess.run(argv, cwd=REPO, capture_output=True, timeout=60, check=True))
+        for _ in range(reps))
+
+
+def lab_run_imports(scratch: Path) -> list[tuple[str, float, int]]:
+    """(module, cumulative seconds, nesting) for every import of a real lab run. ``-s``: pytest
+    would otherwise capture the stderr of imports made inside fixtures and checks."""
+    log = scratch / "importtime.txt"
+    with open(log, "w") as err:
+        subprocess.run([sys.executable, "-X", "importtime", "-m", "fixtures.cli", "run", "-s",
+                        "--reports-dir", str(scratch / "importtime")], cwd=REPO,
+                       stdout=subprocess.DEVNULL, stderr=err, timeout=120)
+    found = []
+    for line in log.read_text().splitlines():
+        if line.startswith("import time:") and "|" in line:
+            _, cumulative, name = line.split("|", 2)
+            if cumulative.strip().isdigit():
+                found.append((name.strip(), int(cumulative) / 1e6, len(name) - len(name.lstrip()) - 1))
+    return found
+
+
+def bench_imports(reps: Reps, figs: Figures, scratch: Path) -> None:
+    section(f"4b. Start-up and import cost (fresh interpreter, median of {reps.imports})")
+    imported = lab_run_imports(scratch)
+    in_run = {name for name, _, _ in imported}
+    base = wall_of([sys.executable, "-c", "pass"], reps.imports)
+    rows = []
+    for key, label, code, module in IMPORTS:
+        wall = base if module is None else wall_of([sys.executable, "-c", code], reps.imports)
+        seen = module == "yes" or module in in_run
+        used = "-" if module is None else ("yes" if seen else "no")
+        rows.append([label, ms(wall), ms(wall - base) if module else "-", used])
+        figs.add(key, label, wall, "s")
+    help_wall = wall_of([*cli(), "--help"], reps.imports)
+    rows.append(["calico-conformance --help", ms(help_wall), ms(help_wall - base), "-"])
+    figs.add("startup_cli_help_s", "calico-conformance --help", help_wall, "s")
+    table(["", "wall", "over bare python", "in a lab run?"], rows)
+
+    top = sorted((i for i in imported if i[2] == 0), key=lambda i: -i[1])[:10]
+    print("\n  Top-level imports of a real lab run (python -X importtime, cumulative):")
+    table(["module", "import time"], [[name, ms(s)] for name, s, _ in top])
+    figs.details["imports_top"] = {name: s for name, s, _ in top}
+
+
+# ---- summary --------------------------------------------------------------------------------
+
+def summary(figs: Figures) -> None:
+    section("SUMMARY (ratio = measured / goal; the script measures, it does not gate)")
+    rows = []
+    for m in figs.metrics.values():
+        if m["goal"] is None:
+            continue
+        ratio = m["value"] / m["goal"]
+        rows.append([m["label"], show(m["value"], m["unit"]), show(m["goal"], m["unit"]),
+                     f"{ratio:.3f}", "OK" if ratio <= 1 else "OVER"])
+    table(["metric", "measured", "goal", "ratio", "status"], rows)
+
+
+def write_json(path: Path, figs: Figures, quick: bool) -> None:
+    doc = {"quick": quick, "host": host(), "goals": GOALS, "metrics": figs.metrics, "details": figs.details}
+    path.write_text(json.dumps(doc, indent=2) + "\n")
+    print(f"\nfigures written to {path}")
+
+
+def host() -> dict:
+    return {"cpus": os.cpu_count(), "kernel": platform.release(), "python": platform.python_version()}
+
+
+def _sigterm(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions (CI smoke run, ~15 s)")
+    parser.add_argument("--json", type=Path, metavar="FILE", help="also write the figures as JSON")
+    args = parser.parse_args(argv)
+    if os.geteuid() != 0:
+        print("benchmark.py: the reference lab needs root (network namespaces, veth, VXLAN); run as root",
+              file=sys.stderr)
+        return 2
+    signal.signal(signal.SIGTERM, _sigterm)     # SIGTERM tears down like Ctrl-C
+    reps = QUICK if args.quick else FULL
+    h = host()
+    print(f"calico-conformance benchmark ({'quick' if args.quick else 'full'}): "
+          f"{h['cpus']} CPUs, kernel {h['kernel']}, Python {h['python']}")
+    figs = Figures()
+    print(f"(scapy imported up front, once: {ms(warm_imports())}; a real run pays it in its first "
+          "probe batch, or in a defect-tagged-vlan bring-up)")
+    try:
+        with tempfile.TemporaryDirectory(prefix="cc-bench-") as tmp:
+            scratch = Path(tmp)
+            bench_lab_cycles(reps, figs)
+            bench_profiles(reps, figs)
+            with running_lab() as target:
+                bench_connections(target, reps, figs)
+                bench_batches(target, reps, figs, scratch)
+                raw = bench_phases(target, reps, figs, scratch)
+            bench_decode(raw, reps, figs, scratch)
+            bench_suite(reps, figs, scratch)
+            bench_imports(reps, figs, scratch)
+    except KeyboardInterrupt:
+        print("\nbenchmark.py: interrupted; labs torn down", file=sys.stderr)
+        return 130
+    finally:
+        remove_leftovers()
+    summary(figs)
+    if args.json:
+        write_json(args.json, figs, args.quick)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
