@@ -28,11 +28,12 @@ def verdicts(junit: Path) -> dict[str, str]:
     return out
 
 
-def run_suite(pytester, *args: str, select: str | None = None):
+def run_suite(pytester, *args: str, select: str | None = None, path: Path = SUITE):
     """In-process run (no interpreter start-up, scapy imported once): (result, verdicts)."""
     junit = pytester.path / "junit.xml"
+    junit.unlink(missing_ok=True)
     argv = ["-p", "fixtures.plugin", "-p", "no:cacheprovider", f"--junitxml={junit}",
-            f"--evidence-dir={pytester.path / 'evidence'}", *args, str(SUITE)]
+            f"--evidence-dir={pytester.path / 'evidence'}", *args, str(path)]
     if select:
         argv += ["-k", select]
     result = pytester.runpytest_inprocess(*argv)
