@@ -61,9 +61,19 @@ def cited_text_is_in_document(cite: str, docs: dict[str, str]) -> bool:
     return bool(m) and _norm(m.group(2)) in docs[m.group(1)]
 
 
+# The operator's own Installation CRD cannot be committed here (it is fetched, not written by us);
+# when it is given (env var, or placed under shared/crds/ beside the repo) it is validated against too.
+SHARED_CRD = SEEDS.parent / "crds" / "operator.tigera.io_installations.yaml"
+
+
+def operator_crd_path() -> str | None:
+    given = os.environ.get("CC_OPERATOR_INSTALLATION_CRD")
+    return given or (str(SHARED_CRD) if SHARED_CRD.is_file() else None)
+
+
 def validate_installation(obj: dict) -> None:
     jsonschema.validate(obj, SUBSET)
-    full = os.environ.get("CC_OPERATOR_INSTALLATION_CRD")    # the operator's own CRD file, when provided
+    full = operator_crd_path()
     if full:
         crd = yaml.safe_load(Path(full).read_text())
         jsonschema.validate(obj, crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"])
