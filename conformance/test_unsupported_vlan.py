@@ -1,4 +1,6 @@
 """Tagged VLAN devices are unsupported in eBPF mode (both documents)."""
+import time
+
 import pytest
 
 from fixtures.evidence.decode import decode_frames
@@ -16,15 +18,28 @@ def test_no_tagged_vlan_devices_on_nodes(target, evidence):
     failed = [s for s in scans if s.error]
     if failed:
         pytest.skip(f"cannot list {failed[0].node}'s interfaces, because {failed[0].error}")
+    nodes = {n.name: n for n in target.nodes()}
     points = [CapturePoint(s.node, name) for s in scans for name in s.names()]
     capture = target.start_capture(points)
-    import time
-    time.sleep(LISTEN_S)
-    captured = capture.stop()
+    try:
+        # The control: one connection to each node, which its uplink capture must see, so a
+        # dead capture never reads as "no tagged frames".
+        client, port = target.external_client(), target.nodeport_service().node_port
+        for node in nodes.values():
+            client.http_get(node.address, port, timeout=1.0)
+        time.sleep(LISTEN_S)
+    finally:
+        captured = capture.stop()
     rows = []
     for scan in scans:
+        node = nodes[scan.node]
         rows.append(Row(scan.node, "no VLAN devices", ", ".join(scan.vlan_devices) or "none",
                         not scan.vlan_devices, "ip -d -j link show"))
+        uplink = CapturePoint(scan.node, node.uplink)
+        seen_control = [f for f in decode_frames(captured.get(uplink, []), point=uplink)
+                        if f.l3_dst == node.address and f.direction != "out"]
+        rows.append(Row(scan.node, "capture alive (the control connection's frames seen)",
+                        f"{len(seen_control)} frames to {node.address}", bool(seen_control), str(uplink)))
         macs = scan.macs()
         for point in (p for p in points if p.node == scan.node):
             tagged = links.tagged_frames_for(decode_frames(captured.get(point, []), point=point), macs)

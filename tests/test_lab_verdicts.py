@@ -59,3 +59,26 @@ def test_dsr_is_reported_not_configured_under_tunnel_mode(pytester):
 def test_failure_says_what_was_expected_and_seen_where(pytester, profile, check, words):
     result, _ = run_suite(pytester, f"--lab-dataplane={profile}", select=check)
     result.stdout.fnmatch_lines(words)
+
+
+# An injector that renames node2's uplink: traffic flows as before, but a capture on the
+# interface the target names (eth0) sees nothing - the checks must not read that as green.
+RENAME_UPLINK = """
+import json, subprocess, sys
+lab = json.load(sys.stdin)
+ns = lab["nodes"][-1]["netns"]
+for step in (["link", "set", "eth0", "down"], ["link", "set", "eth0", "name", "eth9"], ["link", "set", "eth9", "up"]):
+    subprocess.run(["ip", "-n", ns, *step], check=True)
+"""
+
+
+@needs_root
+def test_a_dead_capture_never_reads_as_green(pytester):
+    script = pytester.path / "rename.py"
+    script.write_text(RENAME_UPLINK)
+    import sys
+    result, seen = run_suite(pytester, f"--lab-inject={sys.executable} {script}", "-rA")
+    assert seen["EBPF-UNSUPPORTED-VLAN"] == F, result.stdout.str()[-3000:]
+    result.stdout.fnmatch_lines(["*WRONG*node2/eth0*capture alive*0 frames to 172.31.0.12*"])
+    assert seen["EBPF-NODEPORT-VXLAN"] == P      # the ingress capture (node1) is alive
+    assert seen["EBPF-SOURCE-IP"] == P           # the workload and pod-side capture still speak
