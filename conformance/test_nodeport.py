@@ -2,7 +2,6 @@
 VXLAN between the nodes, the client's own source address at the backend, and DSR."""
 import pytest
 
-from fixtures.evidence.report import flows_text
 from fixtures.probes.verdict import Row, verify
 
 

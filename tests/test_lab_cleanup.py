@@ -10,7 +10,7 @@ import pytest
 
 from fixtures import netns
 from fixtures.lab import sweeper
-from suite_runner import REPO, SUITE, needs_root
+from suite_runner import REPO, needs_root
 
 CLI = [sys.executable, "-m", "fixtures.cli"]
 
