@@ -7,22 +7,24 @@ from fixtures.lab import profiles
 from suite_runner import needs_root, run_suite
 
 CORE = ["EBPF-NODEPORT-VXLAN", "EBPF-SOURCE-IP", "EBPF-DSR-DIRECT-RETURN", "EBPF-NO-KUBE-PROXY",
-        "EBPF-UNSUPPORTED-VLAN"]
+        "EBPF-UNSUPPORTED-VLAN", "EBPF-IPV6-NODEPORT"]
 P, F, S = "passed", "failed", "skipped"
 
 EXPECTED = {
-    #                            VXLAN SRC-IP DSR KUBE-PROXY VLAN
-    "ebpf-tunnel":               (P, P, S, P, P),
-    "ebpf-dsr":                  (P, P, P, P, P),
-    "kube-proxy":                (P, F, S, F, P),
-    "ebpf-kube-proxy-coexist":   (P, P, S, P, P),
-    "defect-snat":               (P, F, S, P, P),
-    "defect-no-vxlan":           (F, P, S, P, P),
-    "defect-vxlan-port":         (F, P, S, P, P),
-    "defect-vxlan-vni":          (F, P, S, P, P),
-    "defect-dsr-via-ingress":    (P, P, F, P, P),
-    "defect-kube-proxy-leftover": (P, P, S, F, P),
-    "defect-tagged-vlan":        (P, P, S, P, F),
+    #                            VXLAN SRC-IP DSR KUBE-PROXY VLAN IPV6
+    "ebpf-tunnel":               (P, P, S, P, P, S),
+    "ebpf-dsr":                  (P, P, P, P, P, S),
+    "kube-proxy":                (P, F, S, F, P, S),
+    "ebpf-kube-proxy-coexist":   (P, P, S, P, P, S),
+    "ebpf-dual-stack":           (P, P, S, P, P, P),
+    "defect-snat":               (P, F, S, P, P, S),
+    "defect-no-vxlan":           (F, P, S, P, P, S),
+    "defect-vxlan-port":         (F, P, S, P, P, S),
+    "defect-vxlan-vni":          (F, P, S, P, P, S),
+    "defect-dsr-via-ingress":    (P, P, F, P, P, S),
+    "defect-kube-proxy-leftover": (P, P, S, F, P, S),
+    "defect-ipv6-nodeport":      (P, P, S, P, P, F),
+    "defect-tagged-vlan":        (P, P, S, P, F, S),
 }
 
 
@@ -55,6 +57,7 @@ def test_dsr_is_reported_not_configured_under_tunnel_mode(pytester):
     ("defect-dsr-via-ingress", "dsr", ["*no direct SYN-ACK leaves node2*"]),
     ("defect-kube-proxy-leftover", "kube_proxy", ["*KUBE-NODEPORTS*KUBE-SERVICES*"]),
     ("defect-tagged-vlan", "vlan", ["*802.1Q vid 100*"]),
+    ("defect-ipv6-nodeport", "ipv6", ["*expected workload reports fd00:31::100, saw workload reports no answer*"]),
 ])
 def test_failure_says_what_was_expected_and_seen_where(pytester, profile, check, words):
     result, _ = run_suite(pytester, f"--lab-dataplane={profile}", select=check)
@@ -82,3 +85,10 @@ def test_a_dead_capture_never_reads_as_green(pytester):
     result.stdout.fnmatch_lines(["*WRONG*node2/eth0*capture alive*0 frames to 172.31.0.12*"])
     assert seen["EBPF-NODEPORT-VXLAN"] == P      # the ingress capture (node1) is alive
     assert seen["EBPF-SOURCE-IP"] == P           # the workload and pod-side capture still speak
+
+
+@needs_root
+def test_ipv6_nodeport_is_not_required_of_versions_without_ipv6(pytester):
+    result, seen = run_suite(pytester, "--lab-dataplane=ebpf-dual-stack", "--calico-version=v3.26", "-rs")
+    assert seen["EBPF-IPV6-NODEPORT"] == S and seen["SUP-IPV6"] == F, result.stdout.str()[-3000:]
+    result.stdout.fnmatch_lines(["*unsupported: IPv6 in eBPF mode came with v3.27 (GA v3.28)*"])

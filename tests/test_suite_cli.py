@@ -132,7 +132,8 @@ def test_xdist_workers_get_separate_labs(tmp_path):
     proc = cli("run", "--reports-dir", str(tmp_path), "-n", "2", "--lab-dataplane", "ebpf-dsr")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     seen = verdicts(tmp_path / "junit.xml")
-    assert all(seen[cid] == "passed" for cid in catalog.load()), seen
+    expected = {cid: "passed" for cid in catalog.load()} | {"EBPF-IPV6-NODEPORT": "skipped"}  # IPv4-only
+    assert {cid: seen[cid] for cid in catalog.load()} == expected
     root = ET.parse(tmp_path / "junit.xml").getroot()
     names = {p.get("name") for p in root.find("testsuite").find("properties")}
     assert "target" in names, "facts reach the JUnit file from xdist workers too"

@@ -1,0 +1,45 @@
+"""IPv6 NodePort on dual-stack clusters, from the same probe batch as IPv4 but over IPv6."""
+import pytest
+
+from fixtures.probes.verdict import Row, verify
+from fixtures.support import versions
+
+FIRST_IPV6_RELEASE = (3, 27)   # tech preview in v3.27, GA in v3.28 (release notes)
+
+
+@pytest.mark.check("EBPF-IPV6-NODEPORT")
+def test_ipv6_nodeport_reaches_remote_backend_with_client_address(request, nodeport6, evidence):
+    """v3.29: IPv6 is supported, "VXLAN is the recommended overlay for eBPF mode"; client source
+    addresses are preserved "all the way to the pod"."""
+    asked = versions.parse(request.config.getoption("calico_version"))
+    if asked and asked < FIRST_IPV6_RELEASE:
+        pytest.skip(f"unsupported: IPv6 in eBPF mode came with v3.27 (GA v3.28); Calico "
+                    f"v{asked[0]}.{asked[1]} does not support it (see SUP-IPV6)")
+    obs = nodeport6
+    client, backend = obs.client_address, obs.backend_node
+    rows = []
+    for conn in obs.connections:
+        subject = f"connection [{conn.exchange.local_ip}]:{conn.sport}"
+        ex = conn.exchange
+        reported = ex.reported_client if ex.ok else f"no answer ({ex.error})"
+        rows.append(Row(subject, f"workload reports {client}", f"workload reports {reported}",
+                        ex.ok and ex.reported_client == client, f"backend on {backend.name}"))
+        leaving = [f for f in obs.tcp_frames(obs.ingress_uplink, conn) if f.direction == "out"]
+        if not leaving:
+            seen = "its SYN never left the ingress node"
+        elif leaving[0].encap is None:
+            seen = f"plain {leaving[0].tcp} (not encapsulated)"
+        else:
+            e = leaving[0].encap
+            seen = f"{leaving[0].tcp} in VXLAN {e.outer_src}->{e.outer_dst} udp/{e.udp_dport} vni {e.vni}"
+        rows.append(Row(subject, f"SYN in VXLAN to {backend.name} ({backend.address6})", seen,
+                        bool(leaving) and leaving[0].encap is not None
+                        and leaving[0].encap.outer_dst == backend.address6, str(obs.ingress_uplink)))
+        arriving = obs.tcp_frames(obs.backend_iface, conn)
+        rows.append(Row(subject, f"SYN from {client}",
+                        f"SYN from {arriving[0].tcp.src}" if arriving else "no SYN reached the pod",
+                        bool(arriving) and arriving[0].tcp.src == client, str(obs.backend_iface)))
+    for point in (obs.ingress_uplink, obs.backend_iface):
+        evidence.flows(f"decoded flows at {point} (IPv6)", obs.flow_table(point), obs.pcaps.get(point))
+    evidence.verdict("verdict", verify(rows, claim="IPv6 NodePort reaches a remote backend over VXLAN "
+                                                   "with the client's own address"))
