@@ -1,0 +1,62 @@
+"""The echo backend as it runs in a cluster (`python3 echo.py`): dual-stack by default, and it
+reports IPv4 peers of a dual-stack socket as plain IPv4, so source-IP checks compare like with like."""
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from fixtures.targets.cluster import _ipv6_of
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def echo():
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "fixtures.workloads.echo", "--port", str(port),
+                             "--hostname", "backend@test"])
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    yield port
+    proc.kill()
+    proc.wait()
+
+
+def _get(url: str) -> dict:
+    return json.loads(urllib.request.urlopen(url, timeout=5).read())
+
+
+def test_ipv4_client_is_reported_as_plain_ipv4(echo):
+    answer = _get(f"http://127.0.0.1:{echo}/")
+    assert answer["client_ip"] == "127.0.0.1" and answer["hostname"] == "backend@test"
+
+
+def test_ipv6_client_is_reported_as_ipv6(echo):
+    if not socket.has_ipv6:
+        pytest.skip("skipped: this host has no IPv6")
+    try:
+        answer = _get(f"http://[::1]:{echo}/")
+    except OSError as exc:
+        pytest.skip(f"skipped: ::1 is not reachable here ({exc})")
+    assert answer["client_ip"] == "::1"
+
+
+def test_a_dual_stack_node_gives_its_ipv6_internal_ip():
+    node = {"status": {"addresses": [{"type": "InternalIP", "address": "10.0.0.5"},
+                                     {"type": "InternalIP", "address": "fd00:10::5"},
+                                     {"type": "Hostname", "address": "n1"}]}}
+    assert _ipv6_of(node) == "fd00:10::5"
+    assert _ipv6_of({"status": {"addresses": [{"type": "InternalIP", "address": "10.0.0.5"}]}}) is None
