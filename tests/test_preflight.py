@@ -13,6 +13,7 @@ import pytest
 from fixtures.cli import main
 from fixtures.support.snapshot import load_snapshot
 from tests.apiserver import server as standin
+from tests.apiserver.fixtures import kubeconfig  # noqa: F401  (the shared fixture, over this module's plain-HTTP apiserver)
 from tests.apiserver.kubeconfig import write_kubeconfig
 
 SNAPS = Path(__file__).resolve().parent / "data" / "snapshots"
@@ -137,11 +138,6 @@ def apiserver():
     server.stop()
 
 
-@pytest.fixture
-def kubeconfig(apiserver, tmp_path, monkeypatch):
-    for var in ("KUBECONFIG", "HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
-        monkeypatch.delenv(var, raising=False)
-    return write_kubeconfig(tmp_path / "kubeconfig", apiserver)
 
 
 CRDS = ("installations.operator.tigera.io", "felixconfigurations.crd.projectcalico.org",
