@@ -135,7 +135,7 @@ def test_the_calico_version_is_given_detected_or_defaulted():
     baseline = snap("kind.json", "features/operator-bpf-baseline.yaml")
     assert calico_version.choose(MATRIX, "3.27.2", baseline).row == "v3.27"
     found = calico_version.choose(MATRIX, None, baseline)
-    assert (found.row, found.source) == ("v3.29", "detected") and "ClusterInformation" in found.detail
+    assert (found.row, found.source) == ("v3.29", "detected") and "Installation default" in found.detail
     dump = calico_version.choose(MATRIX, None, snap("cluster-info-dump"))
     assert dump.row == "v3.26" and "calico/node:v3.26.4" in dump.detail
     etcd = calico_version.choose(MATRIX, None, snap("features/etcd-manifest.yaml"))

@@ -22,6 +22,7 @@ from fixtures.executors.docker import DockerExecutor
 from fixtures.executors.kubectl import KubectlExecutor
 from fixtures.executors.ssh import SshExecutor
 from fixtures.k8s import facts as k8s_facts
+from fixtures.support import calico_version
 from fixtures.targets import kind as kind_target
 from fixtures.targets import kubeconfig as kubeconfig_target
 from fixtures.targets import module
@@ -289,7 +290,7 @@ def test_pod_that_never_runs_names_the_image_problem(apiserver, kubeconfig, fake
                                        ("registry:5000/calico/node:v3.27.0", "v3.27.0"), ("calico/node", None)])
 def test_calico_version_from_the_image_tag(image, tag):
     ds = {"spec": {"template": {"spec": {"containers": [{"name": "calico-node", "image": image}]}}}}
-    assert k8s_facts.calico_version(None, None, ds) == tag
+    assert calico_version.full_version(k8s_facts.calico_objects(None, None, ds)) == tag
 
 
 def re_escape(text: str) -> str:
