@@ -72,3 +72,13 @@ def test_against_the_stand_in_the_crds_exist_before_the_operator_runs(apiserver,
     assert max(crd_posts) < posts.index("/apis/apps/v1/namespaces/tigera-operator/deployments")
     assert apiserver.get("operator.tigera.io/v1", "Installation", "default")["spec"]["calicoNetwork"][
         "linuxDataplane"] == "BPF"
+
+
+def test_a_v3_29_directory_whose_operator_manifest_repeats_the_crds_applies_each_once(capsys, tmp_path):
+    # v3.29.1 ships operator-crds.yaml and still has the same CRDs in tigera-operator.yaml.
+    directory, crds, rest = split_release(tmp_path / "v3.29")
+    (directory / "tigera-operator.yaml").write_text(seeds.OPERATOR_MANIFEST.read_text())
+    rc, out, err = run_cli(capsys, "install", "--distro", "kind", "--api-server", "172.18.0.2:6443",
+                           "--dry-run", "-o", "yaml", "--calico-manifests", str(directory))
+    assert rc == 0, err
+    assert created_names(split_stream(out)) == crds + rest[1:]      # the CRDs once, from operator-crds.yaml
