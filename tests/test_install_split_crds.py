@@ -82,3 +82,31 @@ def test_a_v3_29_directory_whose_operator_manifest_repeats_the_crds_applies_each
                            "--dry-run", "-o", "yaml", "--calico-manifests", str(directory))
     assert rc == 0, err
     assert created_names(split_stream(out)) == crds + rest[1:]      # the CRDs once, from operator-crds.yaml
+
+
+GOLDMANE_CRD = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+                "metadata": {"name": "goldmanes.operator.tigera.io"},
+                "spec": {"group": "operator.tigera.io", "scope": "Cluster",
+                         "names": {"kind": "Goldmane", "listKind": "GoldmaneList", "plural": "goldmanes",
+                                   "singular": "goldmane"},
+                         "versions": [{"name": "v1", "served": True, "storage": True, "schema": {
+                             "openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}}]}}
+
+
+def test_a_v3_30_custom_resource_of_a_new_kind_is_created_and_uninstalled(apiserver, kubeconfig, tmp_path):
+    # v3.30's custom-resources.yaml adds Goldmane and Whisker, kinds its operator-crds.yaml defines.
+    from fixtures.install.run import uninstall
+    apiserver.seed(*seeds.kubeadm())
+    sims.all_of(apiserver, reads=2)
+    directory, _, _ = split_release(tmp_path / "v3.30")
+    crds = yaml.safe_load_all((directory / "operator-crds.yaml").read_text())
+    (directory / "operator-crds.yaml").write_text(yaml.safe_dump_all([*crds, GOLDMANE_CRD]))
+    (directory / "custom-resources.yaml").write_text(
+        CR.read_text() + "---\napiVersion: operator.tigera.io/v1\nkind: Goldmane\nmetadata: {name: default}\n")
+    kube = connect(str(kubeconfig))
+    _, plan = flow.make_plan(InstallOptions(calico_manifests=str(directory), configmap_wait_s=0, timeout_s=10), kube)
+    assert [op.title for op in plan if op.step == "custom-resources"] == ["Goldmane default"]
+    Installer(kube, progress=lambda _: None, interval=0.01).apply(plan)
+    assert apiserver.get("operator.tigera.io/v1", "Goldmane", "default") is not None
+    uninstall(kube, progress=lambda _: None)
+    assert apiserver.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", "goldmanes.operator.tigera.io") is None

@@ -256,21 +256,21 @@ class FakeApiServer:
     # -- test helpers
     def seed(self, *objs: dict) -> None:
         for obj in objs:
-            res = BY_KIND[(obj["apiVersion"], obj["kind"])]
+            res = self.by_kind(obj["apiVersion"], obj["kind"])
             self._store(res, copy.deepcopy(obj))
 
     def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict | None:
-        res = BY_KIND[(api_version, kind)]
+        res = self.by_kind(api_version, kind)
         obj = self.objects.get(self._key(res, namespace, name))
         return copy.deepcopy(obj) if obj else None
 
     def all(self, api_version: str, kind: str) -> list[dict]:
-        res = BY_KIND[(api_version, kind)]
+        res = self.by_kind(api_version, kind)
         return [copy.deepcopy(o) for k, o in sorted(self.objects.items()) if k[:2] == (res.key_group, res.plural)]
 
     def put(self, obj: dict) -> None:
         """Change an object behind the clients' backs (a controller would)."""
-        res = BY_KIND[(obj["apiVersion"], obj["kind"])]
+        res = self.by_kind(obj["apiVersion"], obj["kind"])
         self._store(res, copy.deepcopy(obj))
 
     def react(self, verb: str, kind: str, fn) -> None:
@@ -279,6 +279,34 @@ class FakeApiServer:
 
     def writes(self) -> list[Request]:
         return [r for r in self.requests if r.method in WRITES]
+
+    # -- the kinds served: the built-in table, plus any kind a stored CRD defines (as a real
+    # API server serves a CRD's kinds once it is created)
+    def resources(self) -> list[Resource]:
+        out, known = list(RESOURCES), set(BY_KIND)
+        for key, crd in list(self.objects.items()):
+            if key[:2] != ("apiextensions.k8s.io", "customresourcedefinitions"):
+                continue
+            spec, names = crd.get("spec") or {}, (crd.get("spec") or {}).get("names") or {}
+            for version in spec.get("versions") or []:
+                res = _r(spec.get("group", ""), version.get("name", ""), names.get("kind", ""),
+                         names.get("plural", ""), spec.get("scope") == "Namespaced",
+                         names.get("shortNames") or (), crd=True)
+                if version.get("served", True) and (res.api_version, res.kind) not in known:
+                    known.add((res.api_version, res.kind))
+                    out.append(res)
+        return out
+
+    def by_kind(self, api_version: str, kind: str) -> Resource:
+        found = BY_KIND.get((api_version, kind)) or next(
+            (r for r in self.resources() if (r.api_version, r.kind) == (api_version, kind)), None)
+        if found is None:
+            raise KeyError(f"the stand-in does not know {api_version} {kind} (and no CRD defines it)")
+        return found
+
+    def by_path(self, group: str, version: str, plural: str) -> Resource | None:
+        return BY_PATH.get((group, version, plural)) or next(
+            (r for r in self.resources() if (r.group, r.version, r.plural) == (group, version, plural)), None)
 
     # -- internals
     @staticmethod
@@ -300,7 +328,7 @@ class FakeApiServer:
         return obj
 
     def _served_kind(self, api_version: str, kind: str) -> bool:
-        return self._served(BY_KIND[(api_version, kind)])
+        return self._served(self.by_kind(api_version, kind))
 
     def _served(self, res: Resource) -> bool:
         if not res.crd:
@@ -435,7 +463,7 @@ class _Handler(BaseHTTPRequestHandler):
         if rest[0] == "namespaces" and len(rest) >= 3:
             namespace, rest = rest[1], rest[2:]
         plural, name, sub = rest[0], (rest[1] if len(rest) > 1 else None), (rest[2] if len(rest) > 2 else None)
-        res = BY_PATH.get((group, version, plural))
+        res = api.by_path(group, version, plural)
         if res is None or not api._served(res):
             return self._status(404, "NotFound", f"the server could not find the requested resource ({path})")
         if sub not in (None, "status"):
@@ -533,7 +561,7 @@ class _Handler(BaseHTTPRequestHandler):
     # -- discovery
     def _group_list(self):
         groups: dict[str, list[str]] = {}
-        for r in RESOURCES:
+        for r in self.api.resources():
             if r.group and self.api._served(r):
                 groups.setdefault(r.group, [])
                 if r.version not in groups[r.group]:
@@ -546,7 +574,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _resource_list(self, group, version):
         gv = f"{group}/{version}" if group else version
         out = []
-        for r in RESOURCES:
+        for r in self.api.resources():
             if (r.group, r.version) == (group, version) and self.api._served(r):
                 out.append({"name": r.plural, "singularName": r.kind.lower(), "namespaced": r.namespaced,
                             "kind": r.kind, "shortNames": list(r.short),
