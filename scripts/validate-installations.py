@@ -33,7 +33,7 @@ from fixtures.install import crd_schema, samples  # noqa: E402
 
 RECORD_HEADER = """\
 # Which operator releases' own CRDs the installer's custom resources were checked against.
-# Written by scripts/validate-installations.py --record; tests/test_installation_crd_record.py
+# Written by scripts/validate-installations.py --record; tests/test_installation_crd.py
 # fails when a sample's object no longer has the digest recorded here (run the script again).
 """
 
@@ -95,10 +95,13 @@ def main(argv=None) -> int:
             _fail(f"{label}: no Installation CRD (operator.tigera.io/v1) "
                              f"in {', '.join(map(str, paths))}")
         results = check(crds, objects)
-        rules = sum(crd_schema.unevaluated_rules(crd) for crd in crds)
+        used = {c.crd_name: c for c in (crd_schema.find(crds, o["apiVersion"], o["kind"]) for o in objects.values())
+                if c is not None}
+        rules = sum(crd_schema.unevaluated_rules(c.schema) for c in used.values())
         print(f"== {label} ({', '.join(p.name for p in paths)})")
         if rules:
-            print(f"  note: {rules} CEL rule(s) (x-kubernetes-validations) not evaluated; read them in the CRD")
+            print(f"  note: {rules} CEL rule(s) (x-kubernetes-validations) in "
+                  f"{', '.join(sorted(used))} not evaluated; read them in the CRDs")
         for key, found in results.items():
             print(f"  {key:45s} {_verdict(found)}")
         if any(results.values()):

@@ -3,6 +3,7 @@ CRD schema: the installer's check before it applies anything, the record of the 
 real operator releases (tests/data/installation-crd-record.yaml), and the script that writes it."""
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -174,11 +175,12 @@ def test_every_object_the_installer_prints_is_one_that_was_checked_against_the_r
 def test_the_record_covers_the_documents_release_and_every_newer_matrix_row():
     rows = [r for r in matrix.load().versions if tuple(map(int, r[1:].split("."))) >= (3, 29)]
     recorded = " ".join(r["release"] for r in RECORD["releases"])
-    assert "(Calico v3.29.1)" in recorded                      # the manifests the newer document links
+    assert "Calico v3.29.1 " in recorded                       # the manifests the newer document links
     for row in rows:
-        assert f"(Calico {row}." in recorded, row
+        assert f"Calico {row}." in recorded, row
     for release in RECORD["releases"]:
-        assert release["checked"] == ["APIServer", "Installation"] and release["not_checked"] == []
+        assert release["checked"] == ["APIServer", "FelixConfiguration", "Installation"]
+        assert release["not_checked"] == [] and release["cel_rules_not_evaluated"] >= 0
         assert release["result"] == f"{len(RECORD['samples'])} objects of {len(samples.SAMPLES)} samples valid"
         assert all(len(sha) == 64 for sha in release["files"].values())
 
@@ -208,12 +210,14 @@ def test_the_script_checks_every_sample_and_writes_a_record_the_tests_accept(tmp
     record = tmp_path / "record.yaml"
     proc = run_script(f"test manifest={MINI}", "--record", str(record))
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.count(" valid\n") == len(samples.SAMPLES)
-    assert proc.stdout.count("not checked (no schema for it given)") == len(samples.SAMPLES)   # APIServer
+    kinds = [key.split("/")[1] for key in samples.rendered()]
+    assert proc.stdout.count(" valid\n") == kinds.count("Installation") == len(samples.SAMPLES)
+    # the test manifest's APIServer and FelixConfiguration schemas are open: nothing to check them by
+    assert proc.stdout.count("not checked (no schema for it given)") == len(kinds) - len(samples.SAMPLES)
     written = yaml.safe_load(record.read_text())
     assert written["samples"] == RECORD["samples"]
     assert written["releases"][0]["checked"] == ["Installation"] and written["releases"][0]["not_checked"] == \
-        ["APIServer"]
+        ["APIServer", "FelixConfiguration"]
 
 
 def test_the_script_fails_and_writes_nothing_when_a_sample_is_invalid(tmp_path):
@@ -235,3 +239,52 @@ def test_the_script_fails_and_writes_nothing_when_a_sample_is_invalid(tmp_path):
 def test_the_script_rejects_bad_input_in_one_line(arg, message):
     proc = run_script(arg)
     assert proc.returncode == 2 and message in proc.stderr and proc.stderr.count("\n") == 1, proc.stderr
+
+
+# --- the FelixConfiguration fields the plan sets, against Calico's own CRD -----------------------
+
+FELIX_SCHEMA = {"type": "object", "properties": {
+    "apiVersion": {"type": "string"}, "kind": {"type": "string"}, "metadata": {"type": "object"},
+    "spec": {"type": "object", "properties": {
+        "bpfExternalServiceMode": {"type": "string", "pattern": "^(?i)(Tunnel|DSR)?$"},
+        "bpfKubeProxyIptablesCleanupEnabled": {"type": "boolean"}}}}}
+
+
+def manifest_with_felix_schema(tmp_path, schema: dict) -> str:
+    objs = seeds.operator_objects()
+    for o in objs:
+        if o["kind"] == "CustomResourceDefinition" and o["metadata"]["name"].startswith("felixconfigurations."):
+            o["spec"]["versions"][0]["schema"]["openAPIV3Schema"] = schema
+    path = tmp_path / "tigera-operator.yaml"
+    path.write_text(yaml.safe_dump_all(objs))
+    return str(path)
+
+
+@pytest.mark.parametrize("pattern, value, ok", [
+    ("^(?i)(Tunnel|DSR)?$", "dsr", True), ("^(?i)(Tunnel|DSR)?$", "", True), ("^(?i)(Tunnel|DSR)?$", "Dsr2", False),
+    ("^(?i)(Accept|Return)?$", "return", True), ("(?i)^abc$", "ABC", True), ("^[a-z]+$", "ABC", False),
+])
+def test_go_patterns_with_a_flag_after_the_anchor_match_as_in_go(pattern, value, ok):
+    assert bool(crd_schema.go_pattern(pattern).search(value)) is ok
+
+
+def test_the_felix_patches_are_validated_against_calicos_felixconfiguration_crd(capsys, tmp_path):
+    manifest = manifest_with_felix_schema(tmp_path, FELIX_SCHEMA)
+    rc, out, err = run_cli(capsys, "install", "--distro", "aks", "--api-server", "c1.hcp.westeurope.azmk8s.io:443",
+                           "--dsr", "--dry-run", "-o", "yaml", "--operator-manifest", manifest)
+    assert rc == 0, err
+    felix = [d for d in split_stream(out) if d["body"] and d["body"]["kind"] == "FelixConfiguration"]
+    assert [d["body"]["spec"] for d in felix] == [{"bpfKubeProxyIptablesCleanupEnabled": False},
+                                                  {"bpfExternalServiceMode": "DSR"}]
+    for doc in felix:
+        assert "# validated: against the operator's CRD felixconfigurations.crd.projectcalico.org v1" in doc["text"]
+
+
+def test_dsr_on_a_calico_whose_felix_does_not_know_it_is_refused(capsys, tmp_path):
+    older = json.loads(json.dumps(FELIX_SCHEMA))
+    del older["properties"]["spec"]["properties"]["bpfExternalServiceMode"]
+    rc, _, err = run_cli(capsys, "install", "--distro", "kubeadm", "--api-server", "lb.example.com:6443", "--dsr",
+                         "--dry-run", "--operator-manifest", manifest_with_felix_schema(tmp_path, older))
+    assert rc == 2 and err.count("\n") == 1
+    assert "the FelixConfiguration does not validate against the operator's CRD felixconfigurations." \
+           "crd.projectcalico.org v1" in err and "spec.bpfExternalServiceMode: unknown field" in err, err
