@@ -15,6 +15,7 @@ import yaml
 from fixtures.install import crd_schema, samples
 from fixtures.support import matrix
 from tests.apiserver import seeds
+from tests.apiserver.fixtures import apiserver, kubeconfig  # noqa: F401
 from tests.install_helpers import operator_crd_path, run_cli, split_stream, validate_installation
 
 REPO = Path(__file__).resolve().parents[1]
@@ -288,3 +289,36 @@ def test_dsr_on_a_calico_whose_felix_does_not_know_it_is_refused(capsys, tmp_pat
     assert rc == 2 and err.count("\n") == 1
     assert "the FelixConfiguration does not validate against the operator's CRD felixconfigurations." \
            "crd.projectcalico.org v1" in err and "spec.bpfExternalServiceMode: unknown field" in err, err
+
+
+# --- the switch-over patch against the CRD the cluster already serves -----------------------------
+
+def _existing_calico(apiserver, *, served_bpf: bool) -> None:
+    objs = seeds.kubeadm() + seeds.calico_iptables()
+    if not served_bpf:      # an operator from before eBPF mode serves an Installation without BPF
+        for obj in objs:
+            if obj.get("kind") == "CustomResourceDefinition" and obj["metadata"]["name"].startswith("installations."):
+                schema = obj["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+                schema["properties"]["spec"]["properties"]["calicoNetwork"]["properties"]["linuxDataplane"][
+                    "enum"] = ["Iptables"]
+    apiserver.seed(*objs)
+
+
+def test_the_switch_over_is_checked_against_the_crd_the_cluster_serves(apiserver, kubeconfig, capsys):
+    _existing_calico(apiserver, served_bpf=True)
+    rc, out, err = run_cli(capsys, "install", "--kubeconfig", str(kubeconfig), "--dry-run", "-o", "yaml",
+                           "--operator-manifest", str(MINI))
+    assert rc == 0, err
+    switch = next(d for d in split_stream(out) if d["comments"]["step"].startswith("installation"))
+    assert "# validated: the patched Installation against the CRD installations.operator.tigera.io v1 this " \
+           "cluster serves" in switch["text"]
+    assert apiserver.writes() == []
+
+
+def test_a_switch_over_the_served_crd_rejects_is_refused_before_any_write(apiserver, kubeconfig, capsys):
+    _existing_calico(apiserver, served_bpf=False)
+    rc, out, err = run_cli(capsys, "install", "--kubeconfig", str(kubeconfig), "--operator-manifest", str(MINI))
+    assert rc == 2 and out == "" and err.count("\n") == 1, err
+    assert "the switch-over patch does not fit the CRD installations.operator.tigera.io v1 this cluster serves: " \
+           "spec.calicoNetwork.linuxDataplane: 'BPF' is not one of ['Iptables']" in err
+    assert "upgrade the Tigera operator" in err and apiserver.writes() == []
