@@ -3,6 +3,7 @@
 real HTTP server on 127.0.0.1 serving release directories."""
 from __future__ import annotations
 
+import base64
 import copy
 import functools
 import http.server
@@ -37,11 +38,17 @@ def write_release(root, version: str) -> None:
 
 
 class Mirror:
-    def __init__(self, root):
+    def __init__(self, root, auth: str | None = None):
         self.requests: list[str] = []
         mirror = self
 
         class Handler(http.server.SimpleHTTPRequestHandler):
+            def do_GET(self):
+                if auth and self.headers.get("Authorization") != "Basic " + base64.b64encode(auth.encode()).decode():
+                    self.send_error(401, "Unauthorized")
+                    return
+                super().do_GET()
+
             def log_message(self, *args):
                 mirror.requests.append(self.path)
 
@@ -55,13 +62,24 @@ class Mirror:
         self.httpd.server_close()
 
 
-@pytest.fixture
-def mirror(tmp_path, monkeypatch):
+def _serve(tmp_path, monkeypatch, auth=None):
     for var in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
         monkeypatch.delenv(var, raising=False)     # the mirror is on this host
     for version in OPERATOR_IMAGES:
         write_release(tmp_path / "releases", version)
-    served = Mirror(tmp_path / "releases")
+    return Mirror(tmp_path / "releases", auth)
+
+
+@pytest.fixture
+def mirror(tmp_path, monkeypatch):
+    served = _serve(tmp_path, monkeypatch)
+    yield served
+    served.close()
+
+
+@pytest.fixture
+def private_mirror(tmp_path, monkeypatch):
+    served = _serve(tmp_path, monkeypatch, auth="ci-bot:hunter2 token")
     yield served
     served.close()
 
@@ -126,3 +144,17 @@ def test_the_suites_calico_version_picks_the_release_only_when_it_names_one():
         == "v3.31.7"
     assert install_options(Options(calico_version="v3.29")).calico_version is None     # a matrix row only
     assert install_options(Options()).calico_version is None
+
+
+def test_a_private_mirror_gets_the_urls_credentials_and_they_never_reach_the_output(capsys, private_mirror):
+    base = private_mirror.url.replace("http://", "http://ci-bot:hunter2%20token@")
+    rc, out, err = run_cli(capsys, "install", "--distro", "kind", "--api-server", "172.18.0.2:6443", "--dry-run",
+                           "--calico-version", "v3.31.7", "--release-url", base + "/{version}")
+    assert rc == 0 and err == "", err                      # fetched with Basic auth
+    assert len(private_mirror.requests) == 3
+    assert "hunter2" not in out and "http://REDACTED@127.0.0.1" in out
+    # wrong credentials: the 401, with the URL's credentials masked
+    rc, out, err = run_cli(capsys, "install", "--distro", "kind", "--api-server", "172.18.0.2:6443", "--dry-run",
+                           "--calico-version", "v3.31.7", "--release-url", base.replace("hunter2", "x") + "/{version}")
+    assert rc == 0 and "Unauthorized" in err and "http://REDACTED@127.0.0.1" in err
+    assert "hunter2" not in out + err and "ci-bot" not in out + err
