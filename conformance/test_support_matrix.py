@@ -42,6 +42,7 @@ def _message(f, version) -> str:
 def test_cluster_set_up_is_supported(entry_id, support_report, record_property):
     """The cluster has nothing the install-in-eBPF-mode documents call unsupported for its version."""
     f = support_report.finding(entry_id)
+    record_property("check_title", f.title)
     record_property("calico_version_row", support_report.version.describe())
     record_property("support_severity", f.severity)
     record_property("support_statement", f"[{f.doc}, {f.versions}] {f.statement}")
