@@ -1,7 +1,7 @@
 """Opt-in: the kind target against a REAL kind cluster (Docker, kind and network access to pull
 images, or images pre-loaded). Skipped unless CC_REAL_KIND=1; see docs/real-clusters.md.
 
-    CC_REAL_KIND=1 .venv/bin/pytest tests/test_real_kind.py -p no:randomly -s
+    CC_REAL_KIND=1 [CC_CALICO_VERSION=v3.31.7] .venv/bin/pytest tests/test_real_kind.py -p no:randomly -s
 """
 from __future__ import annotations
 
@@ -21,7 +21,9 @@ pytestmark = pytest.mark.skipif(
 def test_real_kind_cluster_with_calico_ebpf(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     opts = Options(cluster_name=os.environ.get("CC_KIND_CLUSTER", "cc-selftest"),
-                   operator_manifest=os.environ.get("CC_OPERATOR_MANIFEST"), install_timeout=900.0,
+                   operator_manifest=os.environ.get("CC_OPERATOR_MANIFEST"),
+                   calico_version=os.environ.get("CC_CALICO_VERSION"),      # e.g. v3.31.7; default v3.29.1
+                   install_timeout=900.0,
                    workload_timeout=300.0, node_exec="pod", keep_cluster=os.environ.get("CC_KEEP") == "1")
     target = kind_target.create(opts)
     try:
