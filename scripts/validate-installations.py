@@ -75,6 +75,24 @@ def check(crds: list[dict], objects: dict[str, dict]) -> dict[str, list[str] | N
     return out
 
 
+def _descriptions(node) -> str:
+    """Every description in the CRDs, whitespace folded: where the installer's crd- statements
+    must stand word for word."""
+    if isinstance(node, dict):
+        own = [" ".join(node["description"].split())] if isinstance(node.get("description"), str) else []
+        return " ".join(own + [_descriptions(v) for v in node.values() if isinstance(v, (dict, list))])
+    if isinstance(node, list):
+        return " ".join(_descriptions(v) for v in node)
+    return ""
+
+
+def crd_statements() -> dict[str, str]:
+    """The installer's statements quoted from operator CRDs rather than the documents."""
+    from fixtures.install import data
+    return {sid: " ".join(e["text"].split()) for sid, e in data.raw()["statements"].items()
+            if str(e["doc"]).startswith("crd-")}
+
+
 def _verdict(found: list[str] | None) -> str:
     return "not checked (no schema for it given)" if found is None else "valid" if not found else "INVALID: " + "; ".join(found)
 
@@ -95,6 +113,7 @@ def main(argv=None) -> int:
             _fail(f"{label}: no Installation CRD (operator.tigera.io/v1) "
                              f"in {', '.join(map(str, paths))}")
         results = check(crds, objects)
+        described = _descriptions(crds)
         used = {c.crd_name: c for c in (crd_schema.find(crds, o["apiVersion"], o["kind"]) for o in objects.values())
                 if c is not None}
         rules = sum(crd_schema.unevaluated_rules(c.schema) for c in used.values())
@@ -112,6 +131,8 @@ def main(argv=None) -> int:
                           "checked": sorted({k.split("/")[1] for k, found in results.items() if found is not None}),
                           "not_checked": sorted({k.split("/")[1] for k, found in results.items() if found is None}),
                           "cel_rules_not_evaluated": rules,
+                          "statements_found": sorted(sid for sid, text in crd_statements().items()
+                                                     if text in described),
                           "result": f"{len(objects)} objects of {len(samples.SAMPLES)} samples valid"})
     if failed:
         print("validate-installations: some samples do not validate; no record written" if args.record

@@ -14,6 +14,8 @@ from fixtures.install import crd_schema
 from tests.apiserver import seeds
 
 SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"
+# What scripts/validate-installations.py found against the releases' own CRDs.
+CRD_RECORD = yaml.safe_load((Path(__file__).parent / "data" / "installation-crd-record.yaml").read_text())
 
 
 def run_cli(capsys, *argv) -> tuple[int, str, str]:

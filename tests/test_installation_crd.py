@@ -16,10 +16,10 @@ from fixtures.install import crd_schema, samples
 from fixtures.support import matrix
 from tests.apiserver import seeds
 from tests.apiserver.fixtures import apiserver, kubeconfig  # noqa: F401
+from tests.install_helpers import CRD_RECORD as RECORD
 from tests.install_helpers import operator_crd_path, run_cli, split_stream, validate_installation
 
 REPO = Path(__file__).resolve().parents[1]
-RECORD = yaml.safe_load((REPO / "tests" / "data" / "installation-crd-record.yaml").read_text())
 SCRIPT = REPO / "scripts" / "validate-installations.py"
 MINI = seeds.OPERATOR_MANIFEST
 POOL = {"name": "p", "cidr": "10.0.0.0/16", "encapsulation": "VXLAN"}
