@@ -287,6 +287,8 @@ CASES = [
     ("SUP-API-ENDPOINT", "v3.31", [F + "api-endpoint-service-dns.yaml"], "unsupported"),
     ("SUP-API-ENDPOINT-MISSING", "v3.31", [BASE], "ok"),
     ("SUP-API-ENDPOINT-MISSING", "v3.31", [F + "no-endpoint-configmap.yaml"], "warning"),
+    ("SUP-API-ENDPOINT-MISSING", "v3.31", [F + "no-endpoint-configmap.yaml", F + "operator-bpf-bootstrap.yaml"],
+     "ok"),
 ]
 # The probe entries are proven against network namespaces below.
 PROBE_CASES = {
