@@ -40,6 +40,8 @@ def test_a_conformant_lab_run_is_recorded_whole_and_says_it_is_a_lab(tmp_path):
     assert dsr["reason"].startswith("not configured: bpfExternalServiceMode is Tunnel")
     kernel = next(c for c in record["checks"] if c["id"] == "SUP-KERNEL")
     assert kernel["severity"] == "ok" and kernel["calico_version_row"].startswith("v3.31")
+    # the HTML report opens with the same verdict
+    assert "<strong>Verdict: conformant</strong>" in (tmp_path / "report.html").read_text()
 
 
 @needs_root
@@ -50,6 +52,8 @@ def test_a_defect_makes_the_run_not_conformant_and_its_check_comes_first_with_th
     assert first["id"] == "EBPF-SOURCE-IP" and first["outcome"] == "failed"
     assert "expectations WRONG" in first["reason"] and "saw workload reports 10.244" in first["reason"], first
     assert record["counts"]["failed"] == sum(1 for c in record["checks"] if c["outcome"] == "failed") >= 1
+    html = (tmp_path / "report.html").read_text()
+    assert "<strong>Verdict: not conformant</strong>" in html and f"{record['counts']['failed']} failed" in html
 
 
 @needs_root
