@@ -17,7 +17,7 @@ from fixtures.support import calico_version, distro, matrix, versions
 from fixtures.support.inventory import Inventory
 from fixtures.support.snapshot import load_snapshot
 from fixtures.targets.base import TargetError
-from tests.apiserver.fixtures import apiserver, kubeconfig, seeds  # noqa: F401
+from tests.apiserver.fixtures import seeds
 
 SNAPS = Path(__file__).resolve().parent / "data" / "snapshots"
 MATRIX = matrix.load()

@@ -17,7 +17,7 @@ from fixtures.executors import background
 from fixtures.executors.docker import DockerExecutor
 from fixtures.executors.kubectl import KubectlExecutor
 from fixtures.executors.ssh import SshExecutor
-from tests.apiserver.fixtures import fakebin  # noqa: F401  (fixture)
+
 
 TRICKY = ["printf", "%s|", "two words", "it's", '"quoted"', "$HOME", "a;b", "*"]
 EXPECTED = "two words|it's|\"quoted\"|$HOME|a;b|*|"

@@ -22,7 +22,7 @@ from fixtures.install.run import Installer, uninstall
 from fixtures.k8s import connect
 from fixtures.redact import redact_kubeconfig, redact_text
 from fixtures.targets.base import TargetError
-from tests.apiserver.fixtures import FakeApiServer, apiserver, kubeconfig, seeds, sims, write_kubeconfig  # noqa: F401
+from tests.apiserver.fixtures import FakeApiServer, seeds, sims, write_kubeconfig
 from tests.install_helpers import validate_installation
 
 MANIFEST = str(seeds.OPERATOR_MANIFEST)

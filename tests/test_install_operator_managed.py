@@ -10,7 +10,7 @@ import copy
 import yaml
 
 from fixtures.install import data
-from tests.apiserver.fixtures import apiserver, kubeconfig, seeds  # noqa: F401
+from tests.apiserver.fixtures import seeds
 from tests.install_helpers import CRD_RECORD as RECORD
 from tests.install_helpers import run_cli, split_stream
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.apiserver.fixtures import apiserver, kubeconfig, seeds  # noqa: F401
+from tests.apiserver.fixtures import seeds
 from tests.install_helpers import (cited_text_is_in_document, documents, run_cli, split_stream,
                                    validate_installation)
 

@@ -13,7 +13,7 @@ from fixtures.install.plan import InstallOptions
 from fixtures.install.run import Installer
 from fixtures.k8s import connect
 from fixtures.support import matrix
-from tests.apiserver.fixtures import apiserver, kubeconfig, seeds, sims  # noqa: F401
+from tests.apiserver.fixtures import seeds, sims
 from tests.install_helpers import run_cli
 
 MANIFEST = str(seeds.OPERATOR_MANIFEST)

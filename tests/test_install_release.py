@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from fixtures.install import manifests
-from tests.apiserver.fixtures import Options, apiserver, kubeconfig, seeds  # noqa: F401
+from tests.apiserver.fixtures import Options, seeds
 from tests.install_helpers import run_cli, split_stream
 
 CR = seeds.OPERATOR_MANIFEST.parents[2] / "fixtures" / "install" / "custom-resources-v3.29.1.yaml"

@@ -9,7 +9,7 @@ from fixtures.install import flow
 from fixtures.install.plan import InstallOptions
 from fixtures.install.run import Installer
 from fixtures.k8s import connect
-from tests.apiserver.fixtures import apiserver, kubeconfig, seeds, sims  # noqa: F401
+from tests.apiserver.fixtures import seeds, sims
 from tests.install_helpers import run_cli, split_stream
 
 CR = seeds.OPERATOR_MANIFEST.parents[2] / "fixtures" / "install" / "custom-resources-v3.29.1.yaml"

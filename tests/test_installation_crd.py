@@ -15,7 +15,6 @@ import yaml
 from fixtures.install import crd_schema, samples
 from fixtures.support import matrix
 from tests.apiserver import seeds
-from tests.apiserver.fixtures import apiserver, kubeconfig  # noqa: F401
 from tests.install_helpers import CRD_RECORD as RECORD
 from tests.install_helpers import operator_crd_path, run_cli, split_stream, validate_installation
 

@@ -13,7 +13,6 @@ import pytest
 from fixtures.cli import main
 from fixtures.support.snapshot import load_snapshot
 from tests.apiserver import server as standin
-from tests.apiserver.fixtures import kubeconfig  # noqa: F401  (the shared fixture, over this module's plain-HTTP apiserver)
 from tests.apiserver.kubeconfig import write_kubeconfig
 
 SNAPS = Path(__file__).resolve().parent / "data" / "snapshots"
@@ -136,8 +135,6 @@ def apiserver():
     server = StandIn().start()
     yield server
     server.stop()
-
-
 
 
 CRDS = ("installations.operator.tigera.io", "felixconfigurations.crd.projectcalico.org",

@@ -29,7 +29,7 @@ from fixtures.targets import module
 from fixtures.targets import ssh as ssh_target
 from fixtures.targets.base import TargetError
 from fixtures.workloads.echo import EchoServer
-from tests.apiserver.fixtures import Options, apiserver, fakebin, kubeconfig, seeds, sims  # noqa: F401
+from tests.apiserver.fixtures import Options, seeds, sims
 from tests.test_kind_config import SCHEMA as KIND_SCHEMA
 
 NEEDS_CAPTURE = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("tcpdump"),
