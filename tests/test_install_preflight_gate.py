@@ -107,9 +107,9 @@ def test_the_same_cluster_is_held_to_each_releases_own_rules(apiserver, kubeconf
             obj["status"]["nodeInfo"].update(kernelVersion="4.18.0-193.el8.x86_64",
                                              osImage="Red Hat Enterprise Linux 8.2 (Ootpa)")
     apiserver.seed(*objs)
-    kube = connect(str(kubeconfig))
-    v329 = gate.assess(kube, _with_operator_image("quay.io/tigera/operator:v1.36.2"))
-    v331 = gate.assess(kube, _with_operator_image("quay.io/tigera/operator:v1.40.15"))
+    inv = gate.read(connect(str(kubeconfig)))
+    v329 = gate.assess(inv, _with_operator_image("quay.io/tigera/operator:v1.36.2"))
+    v331 = gate.assess(inv, _with_operator_image("quay.io/tigera/operator:v1.40.15"))
     assert v329.finding("SUP-KERNEL").severity != "unsupported"
     assert v331.finding("SUP-KERNEL").severity == "unsupported"
 
