@@ -66,13 +66,16 @@ def load_crds(path: Path) -> list[dict]:
     return crds
 
 
-def check(crds: list[dict], objects: dict[str, dict]) -> dict[str, list[str] | None]:
+def schemas_for(crds: list[dict], objects: dict[str, dict]) -> dict[str, crd_schema.CrdSchema]:
+    """{"sample/Kind": the schema that checks it}, for the objects the files hold a schema for."""
+    found = {key: crd_schema.find(crds, obj["apiVersion"], obj["kind"]) for key, obj in objects.items()}
+    return {key: crd for key, crd in found.items() if crd is not None and not crd.is_open}
+
+
+def check(schemas: dict[str, crd_schema.CrdSchema], objects: dict[str, dict]) -> dict[str, list[str] | None]:
     """{"sample/Kind": problems}, None where the files hold no schema for the kind."""
-    out = {}
-    for key, obj in objects.items():
-        crd = crd_schema.find(crds, obj["apiVersion"], obj["kind"])
-        out[key] = None if crd is None or crd.is_open else crd_schema.problems(obj, crd)
-    return out
+    return {key: crd_schema.problems(obj, schemas[key]) if key in schemas else None
+            for key, obj in objects.items()}
 
 
 def _descriptions(node) -> str:
@@ -110,12 +113,11 @@ def main(argv=None) -> int:
     for label, paths in map(_release, args.releases):
         crds = [crd for path in paths for crd in load_crds(path)]
         if crd_schema.find(crds, "operator.tigera.io/v1", "Installation") is None:
-            _fail(f"{label}: no Installation CRD (operator.tigera.io/v1) "
-                             f"in {', '.join(map(str, paths))}")
-        results = check(crds, objects)
+            _fail(f"{label}: no Installation CRD (operator.tigera.io/v1) in {', '.join(map(str, paths))}")
+        schemas = schemas_for(crds, objects)
+        results = check(schemas, objects)
         described = _descriptions(crds)
-        used = {c.crd_name: c for c in (crd_schema.find(crds, o["apiVersion"], o["kind"]) for o in objects.values())
-                if c is not None}
+        used = {c.crd_name: c for c in schemas.values()}
         rules = sum(crd_schema.unevaluated_rules(c.schema) for c in used.values())
         print(f"== {label} ({', '.join(p.name for p in paths)})")
         if rules:
