@@ -1,8 +1,8 @@
 """IPv6 NodePort on dual-stack clusters, from the same probe batch as IPv4 but over IPv6."""
 import pytest
 
-from fixtures.probes.verdict import Row, verify
-from fixtures.support import versions
+from calico_conformance.probes.verdict import Row, verify
+from calico_conformance.support import versions
 
 FIRST_IPV6_RELEASE = (3, 27)   # tech preview in v3.27, GA in v3.28 (release notes)
 

@@ -1,8 +1,8 @@
 """kube-proxy is gone, or Calico is told not to fight it."""
 import pytest
 
-from fixtures.probes import kube_proxy
-from fixtures.probes.verdict import Row, verify
+from calico_conformance.probes import kube_proxy
+from calico_conformance.probes.verdict import Row, verify
 
 
 @pytest.mark.check("EBPF-NO-KUBE-PROXY")

@@ -2,7 +2,7 @@
 VXLAN between the nodes, the client's own source address at the backend, and DSR."""
 import pytest
 
-from fixtures.probes.verdict import Row, verify
+from calico_conformance.probes.verdict import Row, verify
 
 
 def _attach(evidence, nodeport, *points):

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from fixtures.support import calico_version, matrix
-from fixtures.support.engine import Report, evaluate
-from fixtures.support.inventory import Inventory
+from calico_conformance.support import calico_version, matrix
+from calico_conformance.support.engine import Report, evaluate
+from calico_conformance.support.inventory import Inventory
 
 MATRIX = matrix.load()
 

@@ -3,10 +3,10 @@ import time
 
 import pytest
 
-from fixtures.evidence.decode import decode_frames
-from fixtures.evidence.model import CapturePoint
-from fixtures.probes import links
-from fixtures.probes.verdict import Row, verify
+from calico_conformance.evidence.decode import decode_frames
+from calico_conformance.evidence.model import CapturePoint
+from calico_conformance.probes import links
+from calico_conformance.probes.verdict import Row, verify
 
 LISTEN_S = 0.1   # long enough to catch a trunk's routine tagged broadcast (ARP, STP)
 

@@ -33,14 +33,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))   # run from a checkout even where the package is not installed
 
-from fixtures import netns  # noqa: E402
-from fixtures.evidence.decode import decode_frame, decode_frames  # noqa: E402
-from fixtures.evidence.model import CapturePoint  # noqa: E402
-from fixtures.evidence.pcap import write_pcap  # noqa: E402
-from fixtures.lab import profiles, sweeper  # noqa: E402
-from fixtures.lab.topology import PREFIX, LabSpec  # noqa: E402
-from fixtures.probes.nodeport import pick_ingress, probe_nodeport  # noqa: E402
-from fixtures.targets.lab import LabTarget  # noqa: E402
+from calico_conformance import netns  # noqa: E402
+from calico_conformance.evidence.decode import decode_frame, decode_frames  # noqa: E402
+from calico_conformance.evidence.model import CapturePoint  # noqa: E402
+from calico_conformance.evidence.pcap import write_pcap  # noqa: E402
+from calico_conformance.lab import profiles, sweeper  # noqa: E402
+from calico_conformance.lab.topology import PREFIX, LabSpec  # noqa: E402
+from calico_conformance.probes.nodeport import pick_ingress, probe_nodeport  # noqa: E402
+from calico_conformance.targets.lab import LabTarget  # noqa: E402
 
 GOALS = {"suite_s": 10.0, "bringup_s": 1.0, "connection_s": 0.010, "memory_mb": 500.0}
 BATCH_SIZES = (0, 1, 3, 10, 30)     # 0: the batch's fixed cost alone (captures, no connection)
@@ -312,7 +312,7 @@ def bench_decode(raw: dict, reps: Reps, figs: Figures, scratch: Path) -> None:
 
 def cli() -> list[str]:
     script = Path(sys.executable).parent / "calico-conformance"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "fixtures.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "calico_conformance.cli"]
 
 
 def tree_rss_bytes(root: int) -> int:
@@ -449,7 +449,7 @@ def _suite_json(r: SuiteRun) -> dict:
 # ---- 4b. start-up and imports ---------------------------------------------------------------
 
 # (metric key, label, code, module to look for in a lab run's import log). The suite's plugin is
-# loaded with importlib (`-p fixtures.plugin`), which -X importtime does not log: it is simply "yes".
+# loaded with importlib (`-p calico_conformance.plugin`), which -X importtime does not log: it is simply "yes".
 IMPORTS = [
     ("startup_python_s", "python start-up (nothing imported)", "pass", None),
     ("import_pytest_s", "import pytest", "import pytest", "pytest"),
@@ -457,7 +457,7 @@ IMPORTS = [
      "pytest_kind.cluster"),
     ("import_scapy_s", "import scapy.layers.inet", "import scapy.layers.inet", "scapy.layers.inet"),
     ("import_kubernetes_s", "import kubernetes", "import kubernetes", "kubernetes"),
-    ("import_plugin_s", "import fixtures.plugin (pytest + the suite's plugin)", "import fixtures.plugin", "yes"),
+    ("import_plugin_s", "import calico_conformance.plugin (pytest + the suite's plugin)", "import calico_conformance.plugin", "yes"),
 ]
 
 
@@ -472,7 +472,7 @@ def lab_run_imports(scratch: Path) -> list[tuple[str, float, int]]:
     would otherwise capture the stderr of imports made inside fixtures and checks."""
     log = scratch / "importtime.txt"
     with open(log, "w") as err:
-        subprocess.run([sys.executable, "-X", "importtime", "-m", "fixtures.cli", "run", "-s",
+        subprocess.run([sys.executable, "-X", "importtime", "-m", "calico_conformance.cli", "run", "-s",
                         "--reports-dir", str(scratch / "importtime")], cwd=REPO,
                        stdout=subprocess.DEVNULL, stderr=err, timeout=120)
     found = []

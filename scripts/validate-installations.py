@@ -6,7 +6,7 @@
 Each PATH is a CRD file (operator.tigera.io_installations.yaml, ..._apiservers.yaml) or a whole
 operator manifest (tigera-operator.yaml / operator-crds.yaml); LABEL names the release, e.g.
 "tigera/operator v1.40.15 (Calico v3.31.7)". The Installation's CRD must be among them; a kind
-whose CRD is not is reported "not checked". Every sample of fixtures/install/samples.py (one per
+whose CRD is not is reported "not checked". Every sample of src/calico_conformance/install/samples.py (one per
 distribution and option set) is checked as the API server would: schema errors and pruned fields.
 
 The operator's CRDs are fetched files, not ours to commit. ``--record FILE`` writes what was
@@ -29,7 +29,7 @@ sys.path.insert(0, str(REPO))   # run from a checkout even where the package is 
 
 import yaml  # noqa: E402
 
-from fixtures.install import crd_schema, samples  # noqa: E402
+from calico_conformance.install import crd_schema, samples  # noqa: E402
 
 RECORD_HEADER = """\
 # Which operator releases' own CRDs the installer's custom resources were checked against.
@@ -91,7 +91,7 @@ def _descriptions(node) -> str:
 
 def crd_statements() -> dict[str, str]:
     """The installer's statements quoted from operator CRDs rather than the documents."""
-    from fixtures.install import data
+    from calico_conformance.install import data
     return {sid: " ".join(e["text"].split()) for sid, e in data.raw()["statements"].items()
             if str(e["doc"]).startswith("crd-")}
 

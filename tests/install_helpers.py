@@ -9,8 +9,8 @@ from pathlib import Path
 
 import yaml
 
-from fixtures.cli import main
-from fixtures.install import crd_schema
+from calico_conformance.cli import main
+from calico_conformance.install import crd_schema
 from tests.apiserver import seeds
 
 SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"

@@ -32,7 +32,7 @@ def run_suite(pytester, *args: str, select: str | None = None, path: Path = SUIT
     """In-process run (no interpreter start-up, scapy imported once): (result, verdicts)."""
     junit = pytester.path / "junit.xml"
     junit.unlink(missing_ok=True)
-    argv = ["-p", "fixtures.plugin", "-p", "no:cacheprovider", f"--junitxml={junit}",
+    argv = ["-p", "calico_conformance.plugin", "-p", "no:cacheprovider", f"--junitxml={junit}",
             f"--evidence-dir={pytester.path / 'evidence'}", *args, str(path)]
     if select:
         argv += ["-k", select]

@@ -19,12 +19,12 @@ from scapy.utils import PcapNgWriter, wrpcap
 
 from decode_helpers import (CLIENT, CLIENT6, NODE1, NODE1_6, NODE1_MAC, NODE2, NODE2_6,
                             NODE2_MAC, POD, POD6, POD_MAC, gso_frame, qinq, syn, synack, tcp, vxlan)
-from fixtures.errors import UsageError
-from fixtures.evidence.decode import (DEFAULT_VXLAN_PORTS, decode_frame, decode_frames, decode_pcap,
+from calico_conformance.errors import UsageError
+from calico_conformance.evidence.decode import (DEFAULT_VXLAN_PORTS, decode_frame, decode_frames, decode_pcap,
                                       flows)
-from fixtures.evidence.model import CapturePoint, Encapsulation, VlanTag
-from fixtures.evidence.pcap import read_capture, read_pcap, write_pcap
-from fixtures.targets.base import RawFrame
+from calico_conformance.evidence.model import CapturePoint, Encapsulation, VlanTag
+from calico_conformance.evidence.pcap import read_capture, read_pcap, write_pcap
+from calico_conformance.targets.base import RawFrame
 
 
 def decode(pkt, **kw):
@@ -407,7 +407,7 @@ def veth_pair():
 
 
 def test_real_capture_of_kernel_tcp_with_offloads_on(veth_pair, tmp_path):
-    from fixtures import netns
+    from calico_conformance import netns
     ns_a, ns_b, if_a = veth_pair
     path = tmp_path / "veth.pcap"
     # --immediate-mode: without it libpcap hands packets over only when a ring block times out

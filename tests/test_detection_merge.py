@@ -1,5 +1,5 @@
 """The installer's distribution detection and the target facts' Calico version both come from the
-support recognisers (fixtures.support.distro, fixtures.support.calico_version): the same sample
+support recognisers (calico_conformance.support.distro, calico_conformance.support.calico_version): the same sample
 clusters, the same answers, and the cases where the old duplicates had disagreed."""
 from __future__ import annotations
 
@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.errors import UsageError
-from fixtures.install import data
-from fixtures.install.detect import detect, detect_from_cluster
-from fixtures.k8s import connect
-from fixtures.k8s.facts import calico_objects
-from fixtures.support import calico_version, distro, matrix, versions
-from fixtures.support.inventory import Inventory
-from fixtures.support.snapshot import load_snapshot
-from fixtures.targets.base import TargetError
+from calico_conformance.errors import UsageError
+from calico_conformance.install import data
+from calico_conformance.install.detect import detect, detect_from_cluster
+from calico_conformance.k8s import connect
+from calico_conformance.k8s.facts import calico_objects
+from calico_conformance.support import calico_version, distro, matrix, versions
+from calico_conformance.support.inventory import Inventory
+from calico_conformance.support.snapshot import load_snapshot
+from calico_conformance.targets.base import TargetError
 from tests.apiserver.fixtures import seeds
 
 SNAPS = Path(__file__).resolve().parent / "data" / "snapshots"

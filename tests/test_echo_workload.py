@@ -9,7 +9,7 @@ import urllib.request
 
 import pytest
 
-from fixtures.targets.cluster import _ipv6_of
+from calico_conformance.targets.cluster import _ipv6_of
 
 
 def _free_port() -> int:
@@ -21,7 +21,7 @@ def _free_port() -> int:
 @pytest.fixture
 def echo():
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "fixtures.workloads.echo", "--port", str(port),
+    proc = subprocess.Popen([sys.executable, "-m", "calico_conformance.workloads.echo", "--port", str(port),
                              "--hostname", "backend@test"])
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:

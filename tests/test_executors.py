@@ -12,11 +12,11 @@ import time
 
 import pytest
 
-from fixtures.executor import ExecutorError
-from fixtures.executors import background
-from fixtures.executors.docker import DockerExecutor
-from fixtures.executors.kubectl import KubectlExecutor
-from fixtures.executors.ssh import SshExecutor
+from calico_conformance.executor import ExecutorError
+from calico_conformance.executors import background
+from calico_conformance.executors.docker import DockerExecutor
+from calico_conformance.executors.kubectl import KubectlExecutor
+from calico_conformance.executors.ssh import SshExecutor
 
 
 TRICKY = ["printf", "%s|", "two words", "it's", '"quoted"', "$HOME", "a;b", "*"]
@@ -105,8 +105,8 @@ def test_background_process_that_dies_at_start_says_why(fakebin):
 
 @pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("tcpdump"), reason="needs root and tcpdump to capture on lo")
 def test_tcpdump_capture_through_docker_exec_reads_back_as_frames(fakebin):
-    from fixtures.evidence.model import CapturePoint
-    from fixtures.targets.capture import NodeCapture
+    from calico_conformance.evidence.model import CapturePoint
+    from calico_conformance.targets.capture import NodeCapture
     srv = socket.create_server(("127.0.0.1", 0))
     port = srv.getsockname()[1]
     threading.Thread(target=lambda: srv.accept()[0].close(), daemon=True).start()

@@ -12,9 +12,9 @@ from scapy.utils import wrpcap
 
 from decode_helpers import (CLIENT, NODE1, NODE1_MAC, NODE2, NODE2_MAC, POD, gso_frame, qinq, syn,
                             synack, tcp, vxlan)
-from fixtures.cli import main
-from fixtures.evidence.pcap import write_pcap
-from fixtures.targets.base import RawFrame
+from calico_conformance.cli import main
+from calico_conformance.evidence.pcap import write_pcap
+from calico_conformance.targets.base import RawFrame
 
 CLI = Path(sys.executable).with_name("calico-conformance")
 

@@ -13,15 +13,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fixtures.errors import UsageError
-from fixtures.install import flow
-from fixtures.install.detect import detect_from_cluster
-from fixtures.install.ledger import Ledger
-from fixtures.install.plan import InstallOptions
-from fixtures.install.run import Installer, uninstall
-from fixtures.k8s import connect
-from fixtures.redact import redact_kubeconfig, redact_text
-from fixtures.targets.base import TargetError
+from calico_conformance.errors import UsageError
+from calico_conformance.install import flow
+from calico_conformance.install.detect import detect_from_cluster
+from calico_conformance.install.ledger import Ledger
+from calico_conformance.install.plan import InstallOptions
+from calico_conformance.install.run import Installer, uninstall
+from calico_conformance.k8s import connect
+from calico_conformance.redact import redact_kubeconfig, redact_text
+from calico_conformance.targets.base import TargetError
 from tests.apiserver.fixtures import FakeApiServer, seeds, sims, write_kubeconfig
 from tests.install_helpers import validate_installation
 
@@ -302,7 +302,7 @@ def test_cli_install_and_uninstall_never_print_the_token(apiserver, kubeconfig):
     for argv in (["install", "--kubeconfig", str(kubeconfig), "--operator-manifest", MANIFEST, "--configmap-wait", "0"],
                  ["install", "--dry-run", "-o", "yaml", "--kubeconfig", str(kubeconfig), "--operator-manifest", MANIFEST],
                  ["uninstall", "--kubeconfig", str(kubeconfig)]):
-        proc = subprocess.run([sys.executable, "-m", "fixtures.cli", *argv], capture_output=True, text=True,
+        proc = subprocess.run([sys.executable, "-m", "calico_conformance.cli", *argv], capture_output=True, text=True,
                               timeout=60, cwd=ROOT, env=env)
         assert proc.returncode == 0, proc.stderr
         outputs.append(proc.stdout + proc.stderr)

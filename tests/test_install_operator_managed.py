@@ -9,12 +9,12 @@ import copy
 
 import yaml
 
-from fixtures.install import data
+from calico_conformance.install import data
 from tests.apiserver.fixtures import seeds
 from tests.install_helpers import CRD_RECORD as RECORD
 from tests.install_helpers import run_cli, split_stream
 
-CR = seeds.OPERATOR_MANIFEST.parents[2] / "fixtures" / "install" / "custom-resources-v3.29.1.yaml"
+CR = seeds.OPERATOR_MANIFEST.parents[2] / "src" / "calico_conformance" / "install" / "custom-resources-v3.29.1.yaml"
 V331_FIELDS = {"bpfNetworkBootstrap": {"type": "string", "enum": ["Disabled", "Enabled"]},
                "kubeProxyManagement": {"type": "string", "enum": ["Disabled", "Enabled"]}}
 

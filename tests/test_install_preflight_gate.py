@@ -7,12 +7,12 @@ import copy
 
 import pytest
 
-from fixtures.errors import UsageError
-from fixtures.install import flow, gate
-from fixtures.install.plan import InstallOptions
-from fixtures.install.run import Installer
-from fixtures.k8s import connect
-from fixtures.support import matrix
+from calico_conformance.errors import UsageError
+from calico_conformance.install import flow, gate
+from calico_conformance.install.plan import InstallOptions
+from calico_conformance.install.run import Installer
+from calico_conformance.k8s import connect
+from calico_conformance.support import matrix
 from tests.apiserver.fixtures import seeds, sims
 from tests.install_helpers import run_cli
 
@@ -115,7 +115,7 @@ def test_the_same_cluster_is_held_to_each_releases_own_rules(apiserver, kubeconf
 
 
 def test_the_suites_install_option_reaches_the_installer():
-    from fixtures.targets.kubeconfig import install_options
+    from calico_conformance.targets.kubeconfig import install_options
     from tests.apiserver.fixtures import Options
     assert install_options(Options(ignore_preflight=True)).ignore_preflight is True
     assert install_options(Options()).ignore_preflight is False

@@ -12,11 +12,11 @@ import threading
 import pytest
 import yaml
 
-from fixtures.install import manifests
+from calico_conformance.install import manifests
 from tests.apiserver.fixtures import Options, seeds
 from tests.install_helpers import run_cli, split_stream
 
-CR = seeds.OPERATOR_MANIFEST.parents[2] / "fixtures" / "install" / "custom-resources-v3.29.1.yaml"
+CR = seeds.OPERATOR_MANIFEST.parents[2] / "src" / "calico_conformance" / "install" / "custom-resources-v3.29.1.yaml"
 OPERATOR_IMAGES = {"v3.29.1": "quay.io/tigera/operator:v1.36.2", "v3.31.7": "quay.io/tigera/operator:v1.40.15"}
 
 
@@ -139,7 +139,7 @@ def test_a_release_the_mirror_lacks_stops_a_real_install_before_any_write(capsys
 
 
 def test_the_suites_calico_version_picks_the_release_only_when_it_names_one():
-    from fixtures.targets.kubeconfig import install_options
+    from calico_conformance.targets.kubeconfig import install_options
     assert install_options(Options(calico_version="v3.31.7", release_url="http://m/{version}")).calico_version \
         == "v3.31.7"
     assert install_options(Options(calico_version="v3.29")).calico_version is None     # a matrix row only

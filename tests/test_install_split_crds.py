@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import yaml
 
-from fixtures.install import flow
-from fixtures.install.plan import InstallOptions
-from fixtures.install.run import Installer
-from fixtures.k8s import connect
+from calico_conformance.install import flow
+from calico_conformance.install.plan import InstallOptions
+from calico_conformance.install.run import Installer
+from calico_conformance.k8s import connect
 from tests.apiserver.fixtures import seeds, sims
 from tests.install_helpers import run_cli, split_stream
 
-CR = seeds.OPERATOR_MANIFEST.parents[2] / "fixtures" / "install" / "custom-resources-v3.29.1.yaml"
+CR = seeds.OPERATOR_MANIFEST.parents[2] / "src" / "calico_conformance" / "install" / "custom-resources-v3.29.1.yaml"
 
 
 def split_release(directory):
@@ -95,7 +95,7 @@ GOLDMANE_CRD = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResource
 
 def test_a_v3_30_custom_resource_of_a_new_kind_is_created_and_uninstalled(apiserver, kubeconfig, tmp_path):
     # v3.30's custom-resources.yaml adds Goldmane and Whisker, kinds its operator-crds.yaml defines.
-    from fixtures.install.run import uninstall
+    from calico_conformance.install.run import uninstall
     apiserver.seed(*seeds.kubeadm())
     sims.all_of(apiserver, reads=2)
     directory, _, _ = split_release(tmp_path / "v3.30")

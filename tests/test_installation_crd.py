@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fixtures.install import crd_schema, samples
-from fixtures.support import matrix
+from calico_conformance.install import crd_schema, samples
+from calico_conformance.support import matrix
 from tests.apiserver import seeds
 from tests.install_helpers import CRD_RECORD as RECORD
 from tests.install_helpers import operator_crd_path, run_cli, split_stream, validate_installation
@@ -111,7 +111,7 @@ def _manifests_dir(tmp_path, custom_resources: str, operator: Path = MINI) -> st
     return str(tmp_path)
 
 
-BASE_CR = (REPO / "fixtures" / "install" / "custom-resources-v3.29.1.yaml").read_text()
+BASE_CR = (REPO / "src" / "calico_conformance" / "install" / "custom-resources-v3.29.1.yaml").read_text()
 
 
 def test_the_dry_run_says_the_installation_was_validated_against_the_manifests_crd(capsys):
@@ -234,7 +234,7 @@ def test_the_script_fails_and_writes_nothing_when_a_sample_is_invalid(tmp_path):
     ("no-label-here", "give LABEL=PATH[,PATH]"),
     ("x=/nonexistent.yaml", "/nonexistent.yaml: no such file"),
     (f"x={REPO / 'tox.ini'}", "is not valid YAML"),
-    (f"x={REPO / 'fixtures' / 'install' / 'custom-resources-v3.29.1.yaml'}", "holds no CustomResourceDefinition"),
+    (f"x={REPO / 'src' / 'calico_conformance' / 'install' / 'custom-resources-v3.29.1.yaml'}", "holds no CustomResourceDefinition"),
 ])
 def test_the_script_rejects_bad_input_in_one_line(arg, message):
     proc = run_script(arg)

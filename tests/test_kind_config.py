@@ -11,9 +11,9 @@ import jsonschema
 import pytest
 import yaml
 
-from fixtures.targets import kind as kind_target
-from fixtures.targets.base import TargetError
-from fixtures.targets.kindcluster import cluster_config, dump, find_tools
+from calico_conformance.targets import kind as kind_target
+from calico_conformance.targets.base import TargetError
+from calico_conformance.targets.kindcluster import cluster_config, dump, find_tools
 from tests.apiserver.fixtures import Options
 
 SCHEMA = json.loads((Path(__file__).parent / "schemas" / "kind-v1alpha4.schema.json").read_text())

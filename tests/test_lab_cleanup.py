@@ -8,11 +8,11 @@ import time
 
 import pytest
 
-from fixtures import netns
-from fixtures.lab import sweeper
+from calico_conformance import netns
+from calico_conformance.lab import sweeper
 from suite_runner import REPO, needs_root
 
-CLI = [sys.executable, "-m", "fixtures.cli"]
+CLI = [sys.executable, "-m", "calico_conformance.cli"]
 
 
 def _lab_namespaces(pid: int) -> list[str]:

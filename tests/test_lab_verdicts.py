@@ -3,7 +3,7 @@
 hand, for every profile."""
 import pytest
 
-from fixtures.lab import profiles
+from calico_conformance.lab import profiles
 from suite_runner import needs_root, run_suite
 
 CORE = ["EBPF-NODEPORT-VXLAN", "EBPF-SOURCE-IP", "EBPF-DSR-DIRECT-RETURN", "EBPF-NO-KUBE-PROXY",

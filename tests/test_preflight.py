@@ -10,13 +10,13 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from fixtures.cli import main
-from fixtures.support.snapshot import load_snapshot
+from calico_conformance.cli import main
+from calico_conformance.support.snapshot import load_snapshot
 from tests.apiserver import server as standin
 from tests.apiserver.kubeconfig import write_kubeconfig
 
 SNAPS = Path(__file__).resolve().parent / "data" / "snapshots"
-SCHEMA = json.loads((Path(__file__).resolve().parents[1] / "fixtures" / "support" /
+SCHEMA = json.loads((Path(__file__).resolve().parents[1] / "src" / "calico_conformance" / "support" /
                      "preflight.schema.json").read_text())
 
 

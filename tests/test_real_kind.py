@@ -10,7 +10,7 @@ import shutil
 
 import pytest
 
-from fixtures.targets import kind as kind_target
+from calico_conformance.targets import kind as kind_target
 from tests.apiserver.fixtures import Options
 
 pytestmark = pytest.mark.skipif(

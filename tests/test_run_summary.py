@@ -5,12 +5,12 @@ import json
 import subprocess
 import sys
 
-from fixtures import catalog
+from calico_conformance import catalog
 from suite_runner import REPO, needs_root, verdicts
 
 
 def run(tmp_path, *args):
-    proc = subprocess.run([sys.executable, "-m", "fixtures.cli", "run", "--reports-dir", str(tmp_path), *args],
+    proc = subprocess.run([sys.executable, "-m", "calico_conformance.cli", "run", "--reports-dir", str(tmp_path), *args],
                           cwd=REPO, capture_output=True, text=True, timeout=120)
     summary = tmp_path / "summary.json"
     return proc, (json.loads(summary.read_text()) if summary.exists() else None)

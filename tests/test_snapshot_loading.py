@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.errors import UsageError
-from fixtures.support import kinds
-from fixtures.support.snapshot import load_snapshot
+from calico_conformance.errors import UsageError
+from calico_conformance.support import kinds
+from calico_conformance.support.snapshot import load_snapshot
 
 SNAPS = Path(__file__).resolve().parent / "data" / "snapshots"
 

@@ -7,11 +7,12 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from fixtures import catalog
-from fixtures.lab import profiles
+from calico_conformance import catalog
+from calico_conformance.lab import profiles
+from unprivileged import run_as_nobody
 from suite_runner import REPO, needs_root, verdicts
 
-CLI = [sys.executable, "-m", "fixtures.cli"]
+CLI = [sys.executable, "-m", "calico_conformance.cli"]
 
 
 def cli(*args, timeout=120, **kw):
@@ -118,10 +119,8 @@ def test_without_root_the_lab_says_so_in_one_line():
 
 
 def _run_unprivileged(tmp_path):
-    proc = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                           *CLI, "run", "--reports-dir", str(tmp_path), "-p", "no:cacheprovider"],
-                          cwd=REPO, capture_output=True, text=True, timeout=60,
-                          env={**os.environ, "HOME": str(tmp_path)})
+    proc = run_as_nobody([*CLI, "run", "--reports-dir", str(tmp_path), "-p", "no:cacheprovider"],
+                         repo=REPO, cwd=REPO, timeout=60, env={**os.environ, "HOME": str(tmp_path)})
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "the reference lab needs root" in proc.stdout + proc.stderr
     assert "Traceback" not in proc.stdout + proc.stderr

@@ -12,15 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.errors import UsageError
-from fixtures.executor import NetnsExecutor
-from fixtures.support import calico_version, distro, kernel, matrix, probes, versions
-from fixtures.support.engine import evaluate
-from fixtures.support.inventory import Inventory
-from fixtures.support.matrix import MatrixError, parse_matrix
-from fixtures.support.snapshot import load_snapshot
-from fixtures.support.versions import VersionChoice
-from fixtures.targets.base import Node
+from calico_conformance.errors import UsageError
+from calico_conformance.executor import NetnsExecutor
+from calico_conformance.support import calico_version, distro, kernel, matrix, probes, versions
+from calico_conformance.support.engine import evaluate
+from calico_conformance.support.inventory import Inventory
+from calico_conformance.support.matrix import MatrixError, parse_matrix
+from calico_conformance.support.snapshot import load_snapshot
+from calico_conformance.support.versions import VersionChoice
+from calico_conformance.targets.base import Node
 
 DATA = Path(__file__).resolve().parent / "data"
 SNAPS = DATA / "snapshots"
@@ -66,7 +66,7 @@ def test_every_rule_quotes_its_document_word_for_word():
 
 
 def test_every_version_has_exactly_one_rule_and_every_detector_exists():
-    from fixtures.support.detectors import DETECTORS
+    from calico_conformance.support.detectors import DETECTORS
     for e in MATRIX.entries:
         assert e.detector in DETECTORS, e.id
         for v in MATRIX.versions:
@@ -106,8 +106,8 @@ def test_a_malformed_matrix_is_refused(breakage, message):
 
 
 def test_docs_support_matrix_md_is_up_to_date():
-    from fixtures.support.render_docs import DOC_PATH, render
-    assert DOC_PATH.read_text() == render(MATRIX), "run: python -m fixtures.support.render_docs"
+    from calico_conformance.support.render_docs import DOC_PATH, render
+    assert DOC_PATH.read_text() == render(MATRIX), "run: python -m calico_conformance.support.render_docs"
 
 
 # ---- versions ------------------------------------------------------------------------------

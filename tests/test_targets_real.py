@@ -16,19 +16,19 @@ import jsonschema
 import pytest
 import yaml
 
-from fixtures.errors import UsageError
-from fixtures.evidence.model import CapturePoint
-from fixtures.executors.docker import DockerExecutor
-from fixtures.executors.kubectl import KubectlExecutor
-from fixtures.executors.ssh import SshExecutor
-from fixtures.k8s import facts as k8s_facts
-from fixtures.support import calico_version
-from fixtures.targets import kind as kind_target
-from fixtures.targets import kubeconfig as kubeconfig_target
-from fixtures.targets import module
-from fixtures.targets import ssh as ssh_target
-from fixtures.targets.base import TargetError
-from fixtures.workloads.echo import EchoServer
+from calico_conformance.errors import UsageError
+from calico_conformance.evidence.model import CapturePoint
+from calico_conformance.executors.docker import DockerExecutor
+from calico_conformance.executors.kubectl import KubectlExecutor
+from calico_conformance.executors.ssh import SshExecutor
+from calico_conformance.k8s import facts as k8s_facts
+from calico_conformance.support import calico_version
+from calico_conformance.targets import kind as kind_target
+from calico_conformance.targets import kubeconfig as kubeconfig_target
+from calico_conformance.targets import module
+from calico_conformance.targets import ssh as ssh_target
+from calico_conformance.targets.base import TargetError
+from calico_conformance.workloads.echo import EchoServer
 from tests.apiserver.fixtures import Options, seeds, sims
 from tests.test_kind_config import SCHEMA as KIND_SCHEMA
 
@@ -300,9 +300,9 @@ def re_escape(text: str) -> str:
 
 @NEEDS_CAPTURE
 def test_the_nodeport_probe_runs_unchanged_on_a_real_cluster_target(cluster, kubeconfig, echo, tmp_path):
-    """The same probe batch the checks use (fixtures.probes.nodeport), through this target:
+    """The same probe batch the checks use (calico_conformance.probes.nodeport), through this target:
     captures on the client and the nodes, connections via NodePort, ISNs found in the captures."""
-    from fixtures.probes.nodeport import probe_nodeport
+    from calico_conformance.probes.nodeport import probe_nodeport
     target = kubeconfig_target.create(Options(kubeconfig=str(kubeconfig)))
     try:
         obs = probe_nodeport(target, count=2, evidence_dir=tmp_path)

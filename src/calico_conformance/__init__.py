@@ -1,0 +1,1 @@
+"""calico-conformance: targets, the reference lab, probes, evidence decoding and the pytest plugin."""

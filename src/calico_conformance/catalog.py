@@ -1,0 +1,54 @@
+"""The check catalog (conformance/catalog.yaml): stable IDs tied to the statements they verify."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+
+
+@dataclass(frozen=True)
+class Statement:
+    doc: str
+    versions: str
+    statement: str
+
+
+@dataclass(frozen=True)
+class Check:
+    id: str
+    title: str
+    test: str
+    verifies: tuple[Statement, ...]
+    how: str
+    remediation: str
+
+    def cited(self) -> str:
+        return " | ".join(f"[{s.doc}, Calico {s.versions}] {s.statement}" for s in self.verifies)
+
+
+@lru_cache(maxsize=None)
+def load(path: Path | None = None) -> dict[str, Check]:
+    from calico_conformance.paths import catalog_path
+    path = path or catalog_path()
+    data = yaml.safe_load(path.read_text())
+    return {cid: Check(id=cid, title=c["title"], test=c["test"],
+                       verifies=tuple(Statement(**s) for s in c["verifies"]),
+                       how=c["how"], remediation=c["remediation"])
+            for cid, c in data["checks"].items()}
+
+
+def markdown(checks: dict[str, Check]) -> str:
+    """docs/checks.md: one section per check."""
+    out = ["# Check catalog", "",
+           "Generated from `conformance/catalog.yaml` by `calico-conformance catalog --markdown`; "
+           "do not edit by hand.", "",
+           "| ID | check | test |", "|---|---|---|"]
+    out += [f"| [{c.id}](#{c.id.lower()}) | {c.title} | `{c.test}` |" for c in checks.values()]
+    for c in checks.values():
+        out += ["", f"## {c.id}", "", f"**{c.title}**", "", "Verifies:", ""]
+        out += [f"- *{s.doc}* (Calico {s.versions}): \u201c{s.statement}\u201d" for s in c.verifies]
+        out += ["", f"How: {c.how}", "", f"If it fails: {c.remediation}"]
+    return "\n".join(out) + "\n"

@@ -1,0 +1,166 @@
+"""Bring the reference lab up and down.
+
+Bring-up is one ``ip -batch`` per namespace plus one ``nft``/``iptables-restore`` per node that
+needs rules: about 15 short processes, ~0.2 s in all. Every namespace is recorded before it is
+created, so tear-down (on any exit path) removes exactly what this run made.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+
+from calico_conformance import netns
+from calico_conformance.errors import UsageError
+from calico_conformance.lab import ipv6, rules, sweeper
+from calico_conformance.lab.profiles import Profile
+from calico_conformance.lab.topology import Topology
+from calico_conformance.lab.trunk import TrunkEmitter
+from calico_conformance.lab.workload import EchoWorkload
+
+REQUIRED_TOOLS = ("ip", "bridge", "nft", "iptables-restore")
+
+
+class LabError(UsageError):
+    pass
+
+
+def require_root() -> None:
+    if os.geteuid() != 0:
+        raise LabError("the reference lab needs root (network namespaces, veth, VXLAN): "
+                       "run as root, or choose a real target with --target")
+
+
+def _run(argv: list[str], *, input: str | None = None, what: str) -> None:
+    try:
+        proc = subprocess.run(argv, input=input, capture_output=True, text=True, timeout=20)
+    except FileNotFoundError:
+        raise LabError(f"`{argv[0]}` is not installed; run ./bootstrap (it installs nftables, "
+                       f"iptables, tcpdump, ethtool, iputils-ping)") from None
+    if proc.returncode != 0:
+        err = (proc.stderr.strip().splitlines() or ["no error text"])[0]
+        hint = _kernel_hint(err)
+        raise LabError(f"lab bring-up failed while {what}: {err}{hint}")
+
+
+def _kernel_hint(err: str) -> str:
+    if "Unknown device type" in err or "Operation not supported" in err:
+        return " (the kernel lacks a feature the lab needs: veth, bridge, VXLAN or nftables)"
+    return ""
+
+
+class Lab:
+    """One running lab: namespaces, links, rules, the backend workload."""
+
+    def __init__(self, topo: Topology, profile: Profile):
+        self.topo = topo
+        self.profile = profile
+        self.created: list[str] = []
+        self.workload: EchoWorkload | None = None
+        self.trunk: TrunkEmitter | None = None
+        self.bringup_s = 0.0
+
+    def up(self) -> "Lab":
+        require_root()
+        sweeper.sweep_stale()
+        started = time.perf_counter()
+        try:
+            self._create_namespaces()
+            self._configure()
+            addresses = [self.topo.backend.ip] + ([ipv6.backend_ip(self.topo)] if self.profile.ipv6 else [])
+            self.workload = EchoWorkload(self.topo.backend.netns, addresses,
+                                         self.topo.backend.port, node=self.topo.backend.node)
+            self.workload.start()
+            if self.profile.tagged_vlan_trunk:
+                self.trunk = TrunkEmitter(self.topo)
+                self.trunk.start()
+        except BaseException:
+            self.down()
+            raise
+        self.bringup_s = time.perf_counter() - started
+        return self
+
+    def _create_namespaces(self) -> None:
+        names = self.topo.all_namespaces()
+        self.created.extend(names)        # recorded first: a half-made lab is still torn down
+        sweeper.register(names)
+        _run(["ip", "-batch", "-"], input="".join(f"netns add {n}\n" for n in names),
+             what="creating namespaces")
+        for name in names:
+            self._sysctls(name)
+
+    def _sysctls(self, ns: str) -> None:
+        # Before any link exists, so new links inherit: no IPv6 chatter in captures (unless the
+        # profile is dual-stack), forwarding on, and loose reverse-path filtering (the tunnel and
+        # DSR paths are asymmetric).
+        v6 = ipv6.SYSCTLS if self.profile.ipv6 else (("net/ipv6/conf/all/disable_ipv6", "1"),
+                                                      ("net/ipv6/conf/default/disable_ipv6", "1"))
+        for key, value in (*v6,
+                           ("net/ipv4/ip_forward", "1"),
+                           ("net/ipv4/conf/all/rp_filter", "0"),
+                           ("net/ipv4/conf/default/rp_filter", "0")):
+            netns.write_sysctl(ns, key, value)
+
+    def _configure(self) -> None:
+        topo, profile = self.topo, self.profile
+        _run(["ip", "-n", topo.fabric_ns, "-batch", "-"], input=rules.fabric_batch(topo, profile),
+             what="wiring the fabric bridge")
+        _run(["ip", "-n", topo.client_ns, "-batch", "-"], input=rules.client_batch(topo),
+             what="configuring the client")
+        _run(["ip", "-n", topo.backend.netns, "-batch", "-"], input="link set lo up\n",
+             what="configuring the backend pod")
+        for node in topo.nodes:
+            _run(["ip", "-n", node.netns, "-batch", "-"], input=rules.node_batch(topo, profile, node),
+                 what=f"configuring {node.name}")
+        netns.write_sysctl(topo.backend_node.netns,
+                           f"net/ipv4/conf/{topo.backend.host_iface}/proxy_arp", "1")
+        _run(["ip", "-n", topo.backend.netns, "-batch", "-"], input=rules.pod_batch(topo),
+             what="configuring the backend pod")
+        if profile.forward == "vxlan":
+            self._vxlan_fdb()
+        if profile.ipv6:
+            self._configure_ipv6()
+        for node in topo.nodes:
+            ruleset = rules.node_nft(topo, profile, node)
+            if ruleset:
+                _run(["ip", "netns", "exec", node.netns, "nft", "-f", "-"], input=ruleset,
+                     what=f"loading nftables rules on {node.name}")
+            dump = rules.kube_proxy_iptables(topo, profile.kube_proxy_rules)
+            if dump:
+                _run(["ip", "netns", "exec", node.netns, "iptables-restore"], input=dump,
+                     what=f"loading kube-proxy's iptables chains on {node.name}")
+
+    def _configure_ipv6(self) -> None:
+        topo, profile = self.topo, self.profile
+        port, vni = rules.wire_vxlan(topo, profile)
+        batches = [(topo.client_ns, ipv6.client_lines(topo), "the client"),
+                   (topo.backend.netns, ipv6.pod_lines(topo), "the backend pod")]
+        batches += [(n.netns, ipv6.node_lines(topo, profile, n, port, vni), n.name) for n in topo.nodes]
+        for ns, lines, who in batches:
+            _run(["ip", "-6", "-n", ns, "-batch", "-"], input="\n".join(lines) + "\n",
+                 what=f"configuring IPv6 on {who}")
+        for node in topo.nodes:
+            _run(["bridge", "-n", node.netns, "-batch", "-"], input="\n".join(ipv6.fdb_lines(topo, node)) + "\n",
+                 what=f"programming IPv6 VXLAN forwarding on {node.name}")
+            ruleset = ipv6.node_nft(topo, profile, node)
+            if ruleset:
+                _run(["ip", "netns", "exec", node.netns, "nft", "-f", "-"], input=ruleset,
+                     what=f"loading IPv6 nftables rules on {node.name}")
+
+    def _vxlan_fdb(self) -> None:
+        for node in self.topo.nodes:
+            lines = [f"fdb append {peer.vtep_mac} dev {rules.TUNNEL_DEV} dst {peer.address}"
+                     for peer in self.topo.nodes if peer.index != node.index]
+            _run(["bridge", "-n", node.netns, "-batch", "-"], input="\n".join(lines) + "\n",
+                 what=f"programming VXLAN forwarding on {node.name}")
+
+    def down(self) -> None:
+        """Idempotent; removes only what this lab created."""
+        for part in (self.trunk, self.workload):
+            if part:
+                part.stop()
+        self.trunk = self.workload = None
+        if self.created:
+            sweeper.delete(self.created)
+            sweeper.unregister(self.created)
+            self.created = []

@@ -1,0 +1,106 @@
+"""IPv6 in the lab (dual-stack profiles): addresses, a second VXLAN device over the IPv6 underlay
+(``vxlan-v6.calico``, as Calico names it), the IPv6 NodePort and its return path.
+
+Kept apart from the IPv4 rules so IPv4-only profiles are exactly what they were. Only the tunnel
+service mode exists for IPv6.
+
+    client fd00:31::100, nodeN fd00:31::1N on the fabric; pods fd00:244:N::/64, tunnel fd00:244:N::
+    backend pod fd00:244:<last>::10, NodePort 30080 on every node's IPv6 address
+"""
+from __future__ import annotations
+
+from calico_conformance.lab.profiles import Profile
+from calico_conformance.lab.rules import CALI_MAC, RETURN_MARK_BASE, nft_table
+from calico_conformance.lab.topology import LabNode, Topology
+
+FABRIC6 = "fd00:31::"
+CLIENT6 = "fd00:31::100"
+TUNNEL_DEV6 = "vxlan-v6.calico"
+CALI_LL = "fe80::ecee:eeff:feee:eeee"     # link-local of the ee:ee:ee:ee:ee:ee host side
+
+
+def node_ip(node: LabNode) -> str:
+    return f"fd00:31::{10 + node.index}"
+
+
+def tunnel_ip(node: LabNode) -> str:
+    return f"fd00:244:{node.index}::"
+
+
+def pod_cidr(node: LabNode) -> str:
+    return f"fd00:244:{node.index}::/64"
+
+
+def vtep_mac(node: LabNode) -> str:
+    return f"02:cc:06:00:00:{node.index:02x}"
+
+
+def backend_ip(topo: Topology) -> str:
+    return f"fd00:244:{topo.backend_node.index}::10"
+
+
+# Before links exist, so they inherit: IPv6 on, forwarding on, no DAD delay, no router chatter.
+SYSCTLS = (("net/ipv6/conf/all/disable_ipv6", "0"), ("net/ipv6/conf/default/disable_ipv6", "0"),
+           ("net/ipv6/conf/all/forwarding", "1"), ("net/ipv6/conf/default/accept_dad", "0"),
+           ("net/ipv6/conf/all/accept_dad", "0"), ("net/ipv6/conf/default/router_solicitations", "0"),
+           ("net/ipv6/conf/default/accept_ra", "0"))
+
+
+def _neighbours(topo: Topology, me: str) -> list[str]:
+    entries = [(CLIENT6, topo.client_mac)] + [(node_ip(n), n.uplink_mac) for n in topo.nodes]
+    return [f"neigh replace {ip} lladdr {mac} dev eth0 nud permanent" for ip, mac in entries if ip != me]
+
+
+def client_lines(topo: Topology) -> list[str]:
+    return [f"addr add {CLIENT6}/64 dev eth0 nodad"] + _neighbours(topo, CLIENT6)
+
+
+def node_lines(topo: Topology, profile: Profile, node: LabNode, port: int, vni: int) -> list[str]:
+    me = node_ip(node)
+    lines = [f"addr add {me}/64 dev eth0 nodad"] + _neighbours(topo, me)
+    lines += [f"link add {TUNNEL_DEV6} type vxlan id {vni} dstport {port} local {me} dev eth0 nolearning",
+              f"link set {TUNNEL_DEV6} address {vtep_mac(node)}",
+              f"addr add {tunnel_ip(node)}/128 dev {TUNNEL_DEV6} nodad",
+              f"link set {TUNNEL_DEV6} up"]
+    for peer in topo.nodes:
+        if peer.index == node.index:
+            continue
+        lines += [f"neigh replace {tunnel_ip(peer)} lladdr {vtep_mac(peer)} dev {TUNNEL_DEV6} nud permanent",
+                  f"route add {pod_cidr(peer)} via {tunnel_ip(peer)} dev {TUNNEL_DEV6} onlink"]
+    if node.name == topo.backend_node.name:
+        pod = topo.backend
+        lines += [f"route add {backend_ip(topo)}/128 dev {pod.host_iface}",
+                  f"neigh replace {backend_ip(topo)} lladdr {pod.mac} dev {pod.host_iface} nud permanent"]
+        for peer in topo.nodes:      # replies go back to the node that forwarded the request
+            if peer.index == node.index:
+                continue
+            mark, table = RETURN_MARK_BASE + peer.index, 100 + peer.index
+            lines += [f"rule add pref {1000 + peer.index} iif {pod.host_iface} fwmark {mark:#x} lookup {table}",
+                      f"route add default via {tunnel_ip(peer)} dev {TUNNEL_DEV6} onlink table {table}"]
+    return lines
+
+
+def pod_lines(topo: Topology) -> list[str]:
+    return [f"addr add {backend_ip(topo)}/128 dev eth0 nodad",
+            f"neigh replace {CALI_LL} lladdr {CALI_MAC} dev eth0 nud permanent",
+            f"route add default via {CALI_LL} dev eth0"]
+
+
+def fdb_lines(topo: Topology, node: LabNode) -> list[str]:
+    return [f"fdb append {vtep_mac(peer)} dev {TUNNEL_DEV6} dst {node_ip(peer)}"
+            for peer in topo.nodes if peer.index != node.index]
+
+
+def node_nft(topo: Topology, profile: Profile, node: LabNode) -> str:
+    """IPv6 NodePort in tunnel mode: DNAT at the ingress, return-path marks at the backend's node."""
+    spec, backend = topo.spec, topo.backend
+    dnat = [] if profile.ipv6_nodeport_broken else [
+        f"ip6 daddr {node_ip(node)} tcp dport {spec.node_port} dnat to [{backend_ip(topo)}]:{backend.port}"]
+    mangle = []
+    if node.name == topo.backend_node.name:
+        mangle = [f'iifname "{TUNNEL_DEV6}" ct state new ether saddr {vtep_mac(p)} '
+                  f"ct mark set {RETURN_MARK_BASE + p.index:#x}" for p in topo.nodes if p.index != node.index]
+        mangle.append(f'iifname "{backend.host_iface}" ct mark & 0xff00 == {RETURN_MARK_BASE:#x} '
+                      "meta mark set ct mark")
+    return nft_table("ip6 cclab6", [("mangle_pre", "filter", "prerouting", "mangle", mangle),
+                                     ("nodeport", "nat", "prerouting", "dstnat - 10", dnat)])

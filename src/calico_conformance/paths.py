@@ -1,0 +1,25 @@
+"""Where the suite's own folders are, in a clone and in an installed wheel alike.
+
+The checks (``conformance/`` in a clone) and the pytest fixtures (``fixtures/``) ship inside this
+package as ``calico_conformance.conformance`` and ``calico_conformance.fixtures``, so nothing of
+ours is installed under a generic top-level name; code finds them through the package, never
+through a path relative to the clone."""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+
+@lru_cache(maxsize=None)
+def suite_dir() -> Path:
+    """The folder that holds the checks (test_*.py) and catalog.yaml."""
+    import calico_conformance.conformance as checks
+    return Path(checks.__file__).resolve().parent
+
+
+def catalog_path() -> Path:
+    return suite_dir() / "catalog.yaml"
+
+
+def package_dir() -> Path:
+    return Path(__file__).resolve().parent

@@ -1,0 +1,211 @@
+"""The pytest plugin: options, the target fixtures, and reporting (check IDs and target facts in
+JUnit; verdicts, decoded flows and links to captures in the HTML report)."""
+from __future__ import annotations
+
+import html
+import signal
+from pathlib import Path
+
+import pytest
+
+from calico_conformance import catalog, targets
+from calico_conformance.errors import UsageError
+from calico_conformance.evidence.report import check_html, facts_html, notice_html, verdict_html
+from calico_conformance.paths import suite_dir
+from calico_conformance.session import (EVIDENCE_KEY, FACTS_KEY, TARGET_KEY, build_target,
+                                        clear_old_evidence, evidence_root, record_facts)
+from calico_conformance.targets.base import LAB_NOTICE
+
+# The fixtures live in fixtures/ (shipped as calico_conformance.fixtures); a plugin module's
+# names are where pytest looks for a plugin's fixtures.
+from calico_conformance.fixtures.evidence import evidence  # noqa: F401
+from calico_conformance.fixtures.nodeport import nodeport, nodeport6  # noqa: F401
+from calico_conformance.fixtures.target import facts, target  # noqa: F401
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("calico-conformance", "Calico eBPF conformance")
+    group.addoption("--target", default="lab", metavar="NAME",
+                    help=f"what to test: {', '.join(targets.names())} (default: lab, the reference "
+                         "lab built from network namespaces on this host)")
+    group.addoption("--evidence-dir", default=None, metavar="DIR",
+                    help="where captures are kept (default: evidence/ next to --html or "
+                         "--junitxml, else reports/evidence)")
+    group.addoption("--calico-version", default=None, metavar="VERSION",
+                    help="Calico version whose documents the cluster is held to (v3.29, 3.29 or "
+                         "v3.29.1; default: detected from the cluster, else the newest known); with "
+                         "--install, a release (v3.31.7) is also the one installed")
+    group.addoption("--probe-connections", type=int, default=3, metavar="N",
+                    help="connections per NodePort probe batch (default: 3)")
+    group.addoption("--summary-json", default=None, metavar="PATH",
+                    help="write the run as one JSON record: facts, every check's verdict and reason, "
+                         "the overall verdict (`calico-conformance run` writes reports/summary.json)")
+    targets.add_all_options(parser)
+
+
+def pytest_configure(config):
+    # The markers, here and not only in pyproject.toml: an installed copy runs with no ini file.
+    config.addinivalue_line("markers", "check(id): a conformance check from conformance/catalog.yaml")
+    config.addinivalue_line("markers", "needs(*features): target features the check needs; a "
+                                       "missing one skips it with its reason")
+    if _option(config, "lab_dataplane") == "list":
+        from calico_conformance.lab.profiles import listing
+        print(listing())
+        pytest.exit("listed lab dataplane profiles", returncode=0)
+    name = config.getoption("target")
+    if name not in targets.names():
+        raise pytest.UsageError(f"unknown target {name!r}; choose one of: {', '.join(targets.names())}")
+    if config.getoption("probe_connections") < 1:
+        raise pytest.UsageError("--probe-connections must be at least 1")
+    if _is_xdist_controller(config) and _runs_suite(config):
+        # Workers cannot show a usage error; refuse what can be refused before they start.
+        try:
+            targets.check(name, config)
+        except UsageError as exc:
+            raise pytest.UsageError(f"calico-conformance: {exc}") from None
+    if not hasattr(config, "workerinput") and _runs_suite(config):
+        root = evidence_root(config)
+        try:
+            clear_old_evidence(root)
+        except OSError as exc:
+            raise pytest.UsageError(f"cannot use evidence directory {root}: {exc.strerror}; "
+                                    "choose another with --evidence-dir") from None
+    if not hasattr(config, "workerinput"):     # the process that writes the reports
+        from calico_conformance.summary import RunSummary
+        summary_path = config.getoption("summary_json")
+        config.pluginmanager.register(RunSummary(Path(summary_path) if summary_path else None, FACTS_KEY),
+                                      "cc-summary")
+    # SIGTERM (CI cancelling a job) gets the same orderly tear-down as Ctrl-C.
+    try:
+        signal.signal(signal.SIGTERM, _interrupt)
+    except ValueError:   # not the main thread
+        pass
+
+
+def _is_xdist_controller(config) -> bool:
+    return not hasattr(config, "workerinput") and bool(_option(config, "numprocesses"))
+
+
+def _runs_suite(config) -> bool:
+    suite = suite_dir()
+    for arg in config.args:
+        path = Path(arg.split("::")[0]).resolve()
+        if path == suite or suite in path.parents:
+            return True
+    return False
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _option(config, name):
+    try:
+        return config.getoption(name)
+    except ValueError:
+        return None
+
+
+# ---- collection and reporting -----------------------------------------------------------
+
+def pytest_collection_finish(session):
+    config = session.config
+    if config.option.collectonly or TARGET_KEY in config.stash or hasattr(config, "workerinput"):
+        return
+    if any("target" in getattr(item, "fixturenames", ()) for item in session.items):
+        build_target(config)
+
+
+def pytest_collection_modifyitems(config, items):
+    checks = catalog.load()
+    for item in items:
+        marker = item.get_closest_marker("check")
+        if not marker:
+            continue
+        cid = marker.args[0]
+        check = checks.get(cid)
+        if check is None:
+            # Support-matrix checks carry their own statements; only catalog IDs are looked up.
+            item.user_properties.append(("check_id", cid))
+            continue
+        item.user_properties += [("check_id", cid), ("check_title", check.title),
+                                 ("verifies", check.cited()), ("remediation", check.remediation)]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    final = report.when == "call" or (report.when == "setup" and not report.passed)
+    if not final or not item.config.pluginmanager.hasplugin("html"):
+        return
+    from pytest_html import extras
+    html_path = getattr(item.config.option, "htmlpath", None)
+    base = Path(html_path).resolve().parent if html_path else None
+    parts = [check_html(dict(item.user_properties), failed=report.failed)]
+    ev = item.stash.get(EVIDENCE_KEY, None)
+    if ev is not None:
+        parts.append(ev.html(relative_to=base))
+    report.extras = getattr(report, "extras", []) + [extras.html("\n".join(p for p in parts if p))]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_html_results_table_header(cells):
+    cells.insert(1, "<th>Check</th>")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_html_results_table_row(report, cells):
+    props = dict(getattr(report, "user_properties", []))
+    cells.insert(1, f"<td>{html.escape(props.get('check_id', ''))}</td>")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    props = getattr(node, "workeroutput", {}).get("cc_facts")
+    if props:
+        record_facts(node.config, props)
+
+
+def pytest_report_header(config):
+    name = config.getoption("target")
+    lines = [f"calico-conformance: target {name}"]
+    if name == "lab":
+        lines[0] += f", lab dataplane {config.getoption('lab_dataplane')}"
+        lines.append(f"NOTE: {LAB_NOTICE}")
+    return lines
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_html_results_summary(prefix, summary, postfix, session):
+    from calico_conformance.summary import VERDICT_NOTES
+    collector = session.config.pluginmanager.get_plugin("cc-summary")
+    if collector is not None:
+        overall = collector.verdict()
+        prefix.append(verdict_html(overall, VERDICT_NOTES[overall], collector.counts()))
+    props = session.config.stash.get(FACTS_KEY, None) or {}
+    if props.get("lab_notice"):
+        prefix.append(notice_html(props["lab_notice"]))
+    if props:
+        prefix.append(facts_html(props))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_html_report_title(report):
+    report.title = "Calico eBPF conformance"
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    props = config.stash.get(FACTS_KEY, None)
+    if not props:
+        return
+    tr = terminalreporter
+    tr.section("calico-conformance")
+    if props.get("lab_notice"):
+        tr.write_line(f"NOTE: {props['lab_notice']}")
+    tr.write_line(f"target: {props.get('target')}  calico: {props.get('calico_version')}  "
+                  f"distribution: {props.get('distribution')}  "
+                  f"external service mode: {props.get('felix.external_service_mode')}")
+    root = evidence_root(config)
+    if root.is_dir():
+        tr.write_line(f"captures: {root}")

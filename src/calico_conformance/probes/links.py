@@ -1,0 +1,56 @@
+"""Tagged VLAN set-ups on a node: VLAN devices in its link list, and tagged frames on its wire
+addressed to it (a trunk that delivers the node's traffic tagged)."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from calico_conformance.evidence.model import DecodedFrame
+from calico_conformance.executor import ExecutorError
+from calico_conformance.targets.base import Node
+
+BROADCAST = "ff:ff:ff:ff:ff:ff"
+
+
+@dataclass
+class NodeLinks:
+    node: str
+    interfaces: list[dict] = field(default_factory=list)   # ip -j link entries
+    vlan_devices: list[str] = field(default_factory=list)  # "eth1.100 (vid 100 on eth1)"
+    error: str | None = None
+
+    def macs(self) -> set[str]:
+        return {i.get("address", "").lower() for i in self.interfaces if i.get("address")}
+
+    def names(self) -> list[str]:
+        return [i["ifname"] for i in self.interfaces if i.get("ifname") and i["ifname"] != "lo"]
+
+
+def scan(node: Node) -> NodeLinks:
+    found = NodeLinks(node.name)
+    try:
+        result = node.executor.run(["ip", "-d", "-j", "link", "show"], timeout=20)
+    except ExecutorError as exc:
+        found.error = str(exc)
+        return found
+    if not result.succeeded:
+        found.error = result.describe()
+        return found
+    try:
+        found.interfaces = json.loads(result.stdout or "[]")
+    except ValueError:
+        found.error = f"`ip -d -j link show` on {node.name} printed no JSON"
+        return found
+    for link in found.interfaces:
+        info = link.get("linkinfo") or {}
+        if info.get("info_kind") == "vlan":
+            data = info.get("info_data") or {}
+            found.vlan_devices.append(f"{link.get('ifname')} (vid {data.get('id', '?')} "
+                                      f"{data.get('protocol', '802.1Q')} on {link.get('link', '?')})")
+    return found
+
+
+def tagged_frames_for(frames: list[DecodedFrame], node_macs: set[str]) -> list[DecodedFrame]:
+    """Tagged frames arriving for this node: to one of its MACs, or broadcast."""
+    return [f for f in frames if f.vlan_tags and f.direction != "out"
+            and (f.dst_mac.lower() in node_macs or f.dst_mac.lower() == BROADCAST)]

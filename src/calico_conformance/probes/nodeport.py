@@ -1,0 +1,169 @@
+"""The NodePort probe batch: real connections from the external client to NodePort on a node
+that does not host the backend, with captures running on the client, the ingress node, the
+backend's node and the backend pod's host interface.
+
+One capture across the whole batch, demultiplexed afterwards by the TCP initial sequence number:
+NAT rewrites addresses and ports but never the sequence number, so a connection can be followed
+across every hop, through SNAT, DNAT and VXLAN, without guessing.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from calico_conformance.evidence.decode import decode_frames, flows
+from calico_conformance.evidence.model import CapturePoint, DecodedFrame
+from calico_conformance.evidence.pcap import write_pcap
+from calico_conformance.probes.synprobe import CraftedSyn
+from calico_conformance.targets.base import HttpExchange, Node, NodePortService, Target, TargetError
+
+
+@dataclass
+class ProbedConnection:
+    """A kernel connection (``exchange`` with the workload's answer) or a scapy-crafted handshake
+    (``crafted``: port and ISN chosen before sending, no workload answer)."""
+    exchange: HttpExchange | None = None
+    crafted: CraftedSyn | None = None
+    isn: int | None = None            # the SYN's sequence number, from the ingress capture
+
+    @property
+    def label(self) -> str:
+        if self.crafted:
+            return f"{self.crafted.src}:{self.crafted.sport} (scapy SYN)"
+        return f"{self.exchange.local_ip}:{self.exchange.local_port}"
+
+    @property
+    def sport(self) -> int:
+        return self.crafted.sport if self.crafted else self.exchange.local_port
+
+    @property
+    def failed(self) -> bool:
+        return self.exchange is not None and not self.exchange.ok
+
+
+@dataclass
+class NodePortObservation:
+    service: NodePortService
+    client_address: str
+    ingress: Node
+    backend_node: Node
+    connections: list[ProbedConnection]
+    frames: dict[CapturePoint, list[DecodedFrame]]
+    pcaps: dict[CapturePoint, Path] = field(default_factory=dict)
+    elapsed_s: float = 0.0
+
+    def point(self, node: Node | str, iface: str) -> CapturePoint:
+        return CapturePoint(node if isinstance(node, str) else node.name, iface)
+
+    @property
+    def ingress_uplink(self) -> CapturePoint:
+        return self.point(self.ingress, self.ingress.uplink)
+
+    @property
+    def backend_uplink(self) -> CapturePoint:
+        return self.point(self.backend_node, self.backend_node.uplink)
+
+    @property
+    def backend_iface(self) -> CapturePoint:
+        return self.point(self.backend_node, self.service.backend_host_iface)
+
+    def at(self, point: CapturePoint) -> list[DecodedFrame]:
+        return self.frames.get(point, [])
+
+    def tcp_frames(self, point: CapturePoint, conn: ProbedConnection, *, synack: bool = False,
+                   direction: str | None = None) -> list[DecodedFrame]:
+        """Frames at ``point`` that belong to ``conn``: its SYN (seq = ISN) or SYN-ACK (ack = ISN+1)."""
+        if conn.isn is None:
+            return []
+        found = []
+        for f in self.at(point):
+            if f.tcp is None or (direction and f.direction != direction):
+                continue
+            if synack and f.tcp.is_synack and f.tcp.ack == (conn.isn + 1) % 2**32:
+                found.append(f)
+            elif not synack and f.tcp.is_syn and f.tcp.seq == conn.isn:
+                found.append(f)
+        return found
+
+    def flow_table(self, point: CapturePoint) -> list[dict]:
+        return flows(self.at(point))
+
+
+def ipv6_ready(target: Target) -> str | None:
+    """Why an IPv6 NodePort probe cannot run on this target, or None if it can."""
+    service = target.nodeport_service()
+    client = target.external_client()
+    if not service.backend_ip6:
+        return "the backend has no IPv6 address (an IPv4-only cluster)"
+    if not getattr(client, "address6", None):
+        return "the external client has no IPv6 address"
+    if not pick_ingress(target, service).address6:
+        return "the nodes have no IPv6 address"
+    return None
+
+
+def pick_ingress(target: Target, service: NodePortService) -> Node:
+    for node in target.nodes():
+        if node.name != service.backend_node:
+            return node
+    raise TargetError("NodePort checks need a node that does not host the backend; the target "
+                      "has only one node")
+
+
+def probe_nodeport(target: Target, *, count: int = 3, crafted: int = 1, family: int = 4,
+                   evidence_dir: Path | None = None, vxlan_ports=None) -> NodePortObservation:
+    """``count`` kernel connections with an HTTP GET, plus ``crafted`` scapy handshakes where the
+    target's client can send them (IPv4). ``family=6`` probes the IPv6 NodePort of a dual-stack
+    cluster; the caller checks first that the target has one (``ipv6_ready``)."""
+    started = time.perf_counter()
+    service = target.nodeport_service()
+    ingress = pick_ingress(target, service)
+    backend_node = target.node(service.backend_node)
+    client = target.external_client()
+    if family == 6:
+        ingress_ip, client_ip, crafted = ingress.address6, client.address6, 0
+    else:
+        ingress_ip, client_ip = ingress.address, client.address
+    points = [CapturePoint(ingress.name, ingress.uplink),
+              CapturePoint(backend_node.name, backend_node.uplink),
+              CapturePoint(backend_node.name, service.backend_host_iface)]
+    client_point = getattr(target, "client_capture_point", lambda: None)()
+    if client_point:
+        points.insert(0, client_point)
+    capture = target.start_capture(points)
+    try:
+        send_syn = getattr(client, "send_syn", None)
+        syns = [send_syn(ingress_ip, service.node_port) for _ in range(crafted)] if send_syn else []
+        exchanges = [client.http_get(ingress_ip, service.node_port) for _ in range(count)]
+    finally:
+        raw = capture.stop()
+
+    kwargs = {"vxlan_ports": vxlan_ports} if vxlan_ports else {}
+    decoded = {p: decode_frames(frames, point=p, **kwargs) for p, frames in raw.items()}
+    pcaps = {}
+    if evidence_dir is not None:
+        for p, frames in raw.items():
+            path = Path(evidence_dir) / f"{p.slug}{'-ipv6' if family == 6 else ''}.pcap"
+            write_pcap(path, frames)
+            pcaps[p] = path
+    obs = NodePortObservation(service, client_ip, ingress, backend_node,
+                              [ProbedConnection(exchange=x) for x in exchanges]
+                              + [ProbedConnection(crafted=syn, isn=syn.isn) for syn in syns], decoded, pcaps)
+    _find_isns(obs)
+    obs.elapsed_s = time.perf_counter() - started
+    return obs
+
+
+def _find_isns(obs: NodePortObservation) -> None:
+    """The ISN of each connection, from its SYN as it entered the ingress node (or left the client)."""
+    candidates = obs.at(obs.ingress_uplink) + [f for p, fs in obs.frames.items() if p.node == "client" for f in fs]
+    for conn in obs.connections:
+        if conn.isn is not None:
+            continue
+        for f in candidates:
+            t = f.tcp
+            if (t and t.is_syn and not f.encapsulated and t.src == obs.client_address
+                    and t.sport == conn.sport and t.dport == obs.service.node_port):
+                conn.isn = t.seq
+                break

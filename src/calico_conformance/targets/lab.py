@@ -1,0 +1,235 @@
+"""``--target lab``: the reference lab as a target. Dataplane behaviour comes from a profile."""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from functools import cached_property
+
+from calico_conformance import netns
+from calico_conformance.errors import UsageError
+from calico_conformance.executor import NetnsExecutor
+from calico_conformance.lab import ipv6, profiles
+from calico_conformance.lab.builder import Lab
+from calico_conformance.lab.capture import LabCapture
+from calico_conformance.lab.topology import CLIENT_IP, LabSpec, Topology
+from calico_conformance.targets.base import (ClusterFacts, HttpExchange, NodeFacts, Node, NodePortService,
+                                   Target, TargetError)
+from calico_conformance.evidence.model import CapturePoint
+
+
+def add_options(parser) -> None:
+    group = parser.getgroup("calico-conformance lab", "the reference lab (--target lab)")
+    group.addoption("--lab-dataplane", default=profiles.DEFAULT_PROFILE, metavar="NAME",
+                    help="dataplane profile the lab emulates; `--lab-dataplane list` lists them "
+                         f"(default: {profiles.DEFAULT_PROFILE})")
+    group.addoption("--lab-inject", default=None, metavar="PROGRAM",
+                    help="after bring-up, run PROGRAM with the lab described as JSON on stdin, to "
+                         "put your own faults in; if it fails, the run stops")
+    group.addoption("--lab-nodes", type=int, default=2, metavar="N",
+                    help="number of lab nodes, 2-9 (default: 2)")
+    group.addoption("--lab-objects", action="append", default=[], metavar="PATH",
+                    help="show the checks these Kubernetes objects (kubectl -o json/yaml files, or a "
+                         "cluster-info dump directory) in place of the lab's own objects of the same "
+                         "kinds, e.g. to see the support checks judge a cluster shape; repeatable")
+
+
+class LabClient:
+    """The external client: kernel TCP connections opened in the client namespace."""
+
+    def __init__(self, ns: str, address6: str | None = None):
+        self.netns = ns
+        self.name = "client"
+        self.address = CLIENT_IP
+        self.address6 = address6
+        self.uplink = "eth0"
+
+    def send_syn(self, host: str, port: int):
+        """A scapy-crafted SYN from the client namespace; returns what was sent."""
+        from calico_conformance.probes import synprobe
+        syn, raw = synprobe.craft(self.address, host, port)
+        synprobe.send(lambda *a: netns.socket_in(self.netns, *a), raw, host)
+        return syn
+
+    def http_get(self, host: str, port: int, *, timeout: float = 2.0) -> HttpExchange:
+        v6 = ":" in host
+        sock = netns.socket_in(self.netns, socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_STREAM)
+        started = time.perf_counter()
+        try:
+            # Bound first, so the source port is known even if the connection fails.
+            sock.bind((self.address6 if v6 else self.address, 0))
+            local = sock.getsockname()
+            with sock:
+                sock.settimeout(timeout)
+                sock.connect((host, port))
+                sock.sendall(f"GET / HTTP/1.0\r\nHost: {f'[{host}]' if v6 else host}:{port}\r\n\r\n".encode())
+                chunks = []
+                while chunk := sock.recv(4096):
+                    chunks.append(chunk)
+            body = b"".join(chunks).partition(b"\r\n\r\n")[2]
+            reported = json.loads(body)["client_ip"]
+            return HttpExchange(local[0], local[1], host, port, True, reported, None,
+                                time.perf_counter() - started)
+        except (OSError, ValueError, KeyError) as exc:
+            local = locals().get("local", (self.address, 0))
+            return HttpExchange(local[0], local[1], host, port, False, None,
+                                f"{type(exc).__name__}: {exc}", time.perf_counter() - started)
+
+
+class LabTarget(Target):
+    name = "lab"
+
+    def __init__(self, spec: LabSpec, profile: profiles.Profile, object_files: tuple[str, ...] = ()):
+        self.topo = Topology(spec)
+        self.profile = profile
+        self.object_files = object_files
+        self.lab = Lab(self.topo, profile)
+        self._injector_groups: list[int] = []
+
+    def up(self) -> "LabTarget":
+        self.lab.up()
+        return self
+
+    def inject(self, program: str) -> None:
+        """Run the user's fault injector with the lab description on stdin. It runs in a process
+        group of its own, so whatever it leaves running (a fault generator, say) lives while the
+        checks run and is ended with the lab."""
+        # Output goes to files, not pipes: a background child keeping a pipe open must not make
+        # us wait for it.
+        with tempfile.TemporaryFile("w+") as out:
+            proc = subprocess.Popen(program, shell=True, stdin=subprocess.PIPE, stdout=out, stderr=out,
+                                    text=True, start_new_session=True)
+            self._injector_groups.append(proc.pid)
+            try:
+                proc.stdin.write(json.dumps(self.describe()))
+                proc.stdin.close()
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                raise TargetError(f"--lab-inject program `{program}` did not finish within 60 s") from None
+            except BrokenPipeError:   # it did not read its input; its exit status still counts
+                proc.wait(timeout=60)
+            if proc.returncode != 0:
+                out.seek(0)
+                last = (out.read().strip().splitlines() or ["no output"])[-1]
+                raise TargetError(f"--lab-inject program `{program}` failed (exit {proc.returncode}): {last}")
+
+    def _end_injectors(self) -> None:
+        for pgid in self._injector_groups:
+            try:
+                os.killpg(pgid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self._injector_groups = []
+
+    def describe(self) -> dict:
+        lab = {**self.topo.describe(), "profile": self.profile.name}
+        if self.profile.ipv6:
+            lab["ipv6"] = {"client": ipv6.CLIENT6, "backend": ipv6.backend_ip(self.topo),
+                           "tunnel_iface": ipv6.TUNNEL_DEV6,
+                           "nodes": {n.name: ipv6.node_ip(n) for n in self.topo.nodes}}
+        return lab
+
+    def close(self) -> None:
+        self._end_injectors()
+        self.lab.down()
+
+    @cached_property
+    def _nodes(self) -> list[Node]:
+        return [Node(name=n.name, address=n.address, executor=NetnsExecutor(n.netns, n.name),
+                     uplink="eth0", address6=ipv6.node_ip(n) if self.profile.ipv6 else None)
+                for n in self.topo.nodes]
+
+    def nodes(self):
+        return self._nodes
+
+    def external_client(self) -> LabClient:
+        return LabClient(self.topo.client_ns, ipv6.CLIENT6 if self.profile.ipv6 else None)
+
+    def nodeport_service(self) -> NodePortService:
+        b = self.topo.backend
+        return NodePortService(namespace="calico-conformance", name="backend",
+                               node_port=self.topo.spec.node_port, protocol="TCP", backend_ip=b.ip,
+                               backend_port=b.port, backend_node=b.node, backend_host_iface=b.host_iface,
+                               backend_ip6=ipv6.backend_ip(self.topo) if self.profile.ipv6 else None)
+
+    def start_capture(self, points):
+        where = {}
+        for point in points:
+            if point.node == "client":
+                where[point] = (self.topo.client_ns, point.iface)
+            else:
+                where[point] = (self.topo.node_by_name(point.node).netns, point.iface)
+        return LabCapture(where)
+
+    def client_capture_point(self) -> CapturePoint:
+        return CapturePoint("client", "eth0")
+
+    @cached_property
+    def _host_facts(self) -> tuple[str, str, str]:
+        return platform.release(), platform.machine(), _os_image()
+
+    def facts(self) -> ClusterFacts:
+        kernel, arch, os_image = self._host_facts
+        return ClusterFacts(
+            target="lab", calico_version=None, kubernetes_version="v1.31.0-lab",
+            distribution="lab", datastore="kubernetes", felix=self.profile.felix,
+            nodes=tuple(NodeFacts(n.name, kernel, arch, os_image) for n in self.topo.nodes),
+            is_lab=True, lab_profile=self.profile.name)
+
+    def snapshot(self) -> list[dict]:
+        from calico_conformance.lab.objects import lab_objects, with_overrides
+        return with_overrides(lab_objects(self.topo, self.profile, self._host_facts), self.object_files)
+
+
+def _os_image() -> str:
+    try:
+        with open("/etc/os-release") as f:
+            for line in f:
+                if line.startswith("PRETTY_NAME="):
+                    return line.split("=", 1)[1].strip().strip('"')
+    except OSError:
+        pass
+    return "unknown"
+
+
+def check(options) -> None:
+    """Root, the tools the lab calls, and a valid profile, before any worker starts."""
+    import shutil
+    from calico_conformance.lab.builder import REQUIRED_TOOLS, LabError, require_root
+    require_root()
+    missing = [tool for tool in REQUIRED_TOOLS if not shutil.which(tool)]
+    if missing:
+        raise LabError(f"the lab needs {', '.join(missing)}, not found on PATH; run ./bootstrap "
+                       "(it installs nftables, iptables, tcpdump, ethtool, iputils-ping)")
+    if options.getoption("lab_dataplane") != "list":
+        profiles.get(options.getoption("lab_dataplane"))
+
+
+def create(options) -> LabTarget:
+    name = options.getoption("lab_dataplane")
+    if name == "list":
+        raise UsageError("`--lab-dataplane list` lists profiles and exits; it cannot run checks")
+    profile = profiles.get(name)
+    nodes = options.getoption("lab_nodes")
+    try:
+        spec = LabSpec(nodes=nodes)
+    except ValueError as exc:
+        raise UsageError(f"--lab-nodes {nodes}: {exc}") from None
+    files = tuple(options.getoption("lab_objects") or ())
+    if files:
+        from calico_conformance.lab.objects import load_overrides
+        load_overrides(files)   # a bad file is a usage error before anything is built
+    target = LabTarget(spec, profile, files).up()
+    program = options.getoption("lab_inject")
+    if program:
+        try:
+            target.inject(program)
+        except BaseException:
+            target.close()
+            raise
+    return target
