@@ -277,7 +277,7 @@ def test_uninstall_without_a_ledger(apiserver, kubeconfig):
 # ---- connection errors, and secrets ------------------------------------------------------------
 
 def test_connection_errors_say_what_to_do(apiserver, kubeconfig, tmp_path):
-    with pytest.raises(TargetError, match=r"no kubeconfig at /nope/config; pass --kubeconfig PATH"):
+    with pytest.raises(TargetError, match=r"kubeconfig /nope/config does not exist; give the path of a kubeconfig file"):
         connect("/nope/config")
     kc = write_kubeconfig(tmp_path / "two", apiserver, extra_contexts=("prod",))
     with pytest.raises(TargetError, match=r"context 'staging' is not in .*; choose one of: stand-in, prod with --context"):

@@ -96,7 +96,7 @@ def test_a_failing_injector_is_a_usage_error_of_the_run(tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--target", "kubeconfig", "--kubeconfig", "/nonexistent"], "no kubeconfig at /nonexistent"),
+    (["--target", "kubeconfig", "--kubeconfig", "/nonexistent"], "kubeconfig /nonexistent does not exist"),
     (["--target", "kind", "--kind-bin", "/nonexistent/kind"], "kind"),
 ])
 def test_xdist_runs_refuse_bad_targets_before_workers_start(args, message, tmp_path):

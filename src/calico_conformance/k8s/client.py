@@ -34,12 +34,50 @@ def _default_kubeconfig() -> str:
     return os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
 
 
+MAX_KUBECONFIG_BYTES = 4 << 20   # a kubeconfig with embedded certificates is a few KiB
+
+
 def require_kubeconfig(kubeconfig: str | None = None) -> str:
-    """The kubeconfig path(s) to use; a missing file is a one-line error."""
+    """The kubeconfig path(s) to use; a missing file is a one-line error that names where the
+    path came from (the option, $KUBECONFIG, or the default)."""
     path = kubeconfig or _default_kubeconfig()
     if not any(Path(p).expanduser().is_file() for p in path.split(os.pathsep) if p):
+        if kubeconfig:
+            what = "is a directory" if Path(kubeconfig).expanduser().is_dir() else "does not exist"
+            raise TargetError(f"kubeconfig {path} {what}; give the path of a kubeconfig file "
+                              "(the one `kubectl config view` uses)")
+        if os.environ.get("KUBECONFIG"):
+            raise TargetError(f"KUBECONFIG names {path}, which is not a file; fix KUBECONFIG "
+                              "or pass --kubeconfig PATH")
         raise TargetError(f"no kubeconfig at {path}; pass --kubeconfig PATH (or set KUBECONFIG)")
     return path
+
+
+def check_kubeconfig(path: str) -> None:
+    """Each file of ``path`` is readable YAML holding a mapping, and not huge: the kubernetes
+    client would otherwise end in a YAML or TypeError traceback. Raises ``TargetError``."""
+    import yaml
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    for name in (p for p in path.split(os.pathsep) if p):
+        file = Path(name).expanduser()
+        if not file.is_file():
+            continue     # the client skips missing files of a KUBECONFIG list, as kubectl does
+        try:
+            if file.stat().st_size > MAX_KUBECONFIG_BYTES:
+                raise TargetError(f"kubeconfig {name} is larger than {MAX_KUBECONFIG_BYTES >> 20} MiB, "
+                                  "so it is not a kubeconfig; give the right file with --kubeconfig")
+            data = yaml.load(file.read_bytes(), Loader=loader)
+        except OSError as exc:
+            raise TargetError(f"cannot read kubeconfig {name}: {exc.strerror or exc}") from None
+        except (yaml.YAMLError, RecursionError, UnicodeDecodeError, ValueError) as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}" if mark is not None else ""
+            raise TargetError(f"kubeconfig {name} is not valid YAML{where}; fix it or pass another "
+                              "with --kubeconfig") from None
+        if not isinstance(data, dict):
+            shape = "empty" if data is None else f"a YAML {type(data).__name__}, not a mapping"
+            raise TargetError(f"kubeconfig {name} is {shape}; a kubeconfig has clusters, users and "
+                              "contexts (see `kubectl config view`)")
 
 
 def connect(kubeconfig: str | None = None, context: str | None = None, *,
@@ -47,6 +85,7 @@ def connect(kubeconfig: str | None = None, context: str | None = None, *,
     """A client for the cluster of ``context`` in ``kubeconfig`` that has answered /version."""
     from kubernetes import client, config
     path = require_kubeconfig(kubeconfig)
+    check_kubeconfig(path)
     cfg = client.Configuration()
     cfg.retries = 0          # an unreachable API should fail in seconds, not after urllib3's retries
     try:
@@ -64,6 +103,9 @@ def connect(kubeconfig: str | None = None, context: str | None = None, *,
                           "fix it or pass another with --kubeconfig") from None
     except (OSError, ValueError) as exc:
         raise TargetError(f"cannot read kubeconfig {path}: {redact_text(str(exc))}") from None
+    except (TypeError, AttributeError, KeyError, IndexError) as exc:   # a field of the wrong shape
+        raise TargetError(f"kubeconfig {path} is malformed ({type(exc).__name__}: "
+                          f"{redact_text(str(exc))[:120]}); compare it with `kubectl config view`") from None
     kube = Kube(api, kubeconfig=path, context=context, timeout=timeout)
     kube.version()
     return kube
