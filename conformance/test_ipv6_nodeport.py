@@ -1,6 +1,7 @@
 """IPv6 NodePort on dual-stack clusters, from the same probe batch as IPv4 but over IPv6."""
 import pytest
 
+from calico_conformance.probes import tunnel
 from calico_conformance.probes.verdict import Row, verify
 from calico_conformance.support import versions
 
@@ -8,7 +9,7 @@ FIRST_IPV6_RELEASE = (3, 27)   # tech preview in v3.27, GA in v3.28 (release not
 
 
 @pytest.mark.check("EBPF-IPV6-NODEPORT")
-def test_ipv6_nodeport_reaches_remote_backend_with_client_address(request, nodeport6, evidence):
+def test_ipv6_nodeport_reaches_remote_backend_with_client_address(request, nodeport6, facts, evidence):
     """v3.29: IPv6 is supported, "VXLAN is the recommended overlay for eBPF mode"; client source
     addresses are preserved "all the way to the pod"."""
     asked = versions.parse(request.config.getoption("calico_version"))
@@ -16,7 +17,7 @@ def test_ipv6_nodeport_reaches_remote_backend_with_client_address(request, nodep
         pytest.skip(f"unsupported: IPv6 in eBPF mode came with v3.27 (GA v3.28); Calico "
                     f"v{asked[0]}.{asked[1]} does not support it (see SUP-IPV6)")
     obs = nodeport6
-    client, backend = obs.client_address, obs.backend_node
+    client, backend = obs.client_address, obs.backend_node   # the tunnel as felix sends it over IPv6 too
     rows = []
     for conn in obs.connections:
         subject = f"connection [{conn.exchange.local_ip}]:{conn.sport}"
@@ -25,16 +26,10 @@ def test_ipv6_nodeport_reaches_remote_backend_with_client_address(request, nodep
         rows.append(Row(subject, f"workload reports {client}", f"workload reports {reported}",
                         ex.ok and ex.reported_client == client, f"backend on {backend.name}"))
         leaving = [f for f in obs.tcp_frames(obs.ingress_uplink, conn) if f.direction == "out"]
-        if not leaving:
-            seen = "its SYN never left the ingress node"
-        elif leaving[0].encap is None:
-            seen = f"plain {leaving[0].tcp} (not encapsulated)"
-        else:
-            e = leaving[0].encap
-            seen = f"{leaving[0].tcp} in VXLAN {e.outer_src}->{e.outer_dst} udp/{e.udp_dport} vni {e.vni}"
-        rows.append(Row(subject, f"SYN in VXLAN to {backend.name} ({backend.address6})", seen,
-                        bool(leaving) and leaving[0].encap is not None
-                        and leaving[0].encap.outer_dst == backend.address6, str(obs.ingress_uplink)))
+        seen, ok = (tunnel.bpf_tunnel_verdict(leaving[0], obs, facts.felix.vxlan_port, family=6)
+                    if leaving else ("its SYN never left the ingress node", False))
+        rows.append(Row(subject, tunnel.expected(obs, facts.felix.vxlan_port, family=6), seen, ok,
+                        str(obs.ingress_uplink)))
         arriving = obs.tcp_frames(obs.backend_iface, conn)
         rows.append(Row(subject, f"SYN from {client}",
                         f"SYN from {arriving[0].tcp.src}" if arriving else "no SYN reached the pod",

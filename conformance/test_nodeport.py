@@ -3,6 +3,7 @@ VXLAN between the nodes, the client's own source address at the backend, and DSR
 import pytest
 
 from calico_conformance.probes.verdict import Row, verify
+from calico_conformance.probes import tunnel
 
 
 def _attach(evidence, nodeport, *points):
@@ -20,11 +21,16 @@ def _require_connections(nodeport):
 
 @pytest.mark.check("EBPF-NODEPORT-VXLAN")
 def test_nodeport_reaches_remote_backend_over_vxlan(nodeport, facts, evidence):
-    """v3.29 and older: "In eBPF mode, VXLAN is used to forward Kubernetes NodePort traffic." """
-    port, vni = facts.felix.vxlan_port, facts.felix.vxlan_vni
+    """v3.29 and older: "In eBPF mode, VXLAN is used to forward Kubernetes NodePort traffic."
+
+    What felix's BPF programs put on the wire (docs/upstream-truths.md, nodeport-*): the packet
+    as the client sent it (still addressed to the ingress node's NodePort: DNAT happens on the
+    backend's node), in VXLAN with VNI 0xca11c0 on vxlanPort, UDP checksum 0, from the ingress
+    node's Calico address to the backend node's, out of the host interface."""
+    port = facts.felix.vxlan_port
     _require_connections(nodeport)
     where = str(nodeport.ingress_uplink)
-    want = f"SYN in VXLAN {nodeport.ingress.address}->{nodeport.backend_node.address} udp/{port} vni {vni}"
+    want = tunnel.expected(nodeport, port)
     rows = []
     for conn in nodeport.connections:
         leaving = [f for f in nodeport.tcp_frames(nodeport.ingress_uplink, conn) if f.direction == "out"]
@@ -34,12 +40,7 @@ def test_nodeport_reaches_remote_backend_over_vxlan(nodeport, facts, evidence):
             rows.append(Row(f"connection {conn.label}", want, seen, False, where))
             continue
         f = leaving[0]
-        if f.encap is None:
-            seen, ok = f"plain {f.tcp} (not encapsulated)", False
-        else:
-            e = f.encap
-            seen = f"{f.tcp} in VXLAN {e.outer_src}->{e.outer_dst} udp/{e.udp_dport} vni {e.vni}"
-            ok = (e.udp_dport == port and e.vni == vni and e.outer_dst == nodeport.backend_node.address)
+        seen, ok = tunnel.bpf_tunnel_verdict(f, nodeport, port)
         rows.append(Row(f"connection {conn.label}", want, seen, ok, where))
     _attach(evidence, nodeport, nodeport.ingress_uplink, nodeport.backend_uplink)
     evidence.verdict("verdict", verify(rows, claim="NodePort traffic to a remote backend travels over VXLAN"))

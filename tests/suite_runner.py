@@ -5,6 +5,8 @@ import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from calico_conformance.paths import plugin_args
+
 REPO = Path(__file__).resolve().parent.parent
 SUITE = REPO / "conformance"
 
@@ -32,7 +34,7 @@ def run_suite(pytester, *args: str, select: str | None = None, path: Path = SUIT
     """In-process run (no interpreter start-up, scapy imported once): (result, verdicts)."""
     junit = pytester.path / "junit.xml"
     junit.unlink(missing_ok=True)
-    argv = ["-p", "calico_conformance.plugin", "-p", "no:cacheprovider", f"--junitxml={junit}",
+    argv = [*plugin_args(), "-p", "no:cacheprovider", f"--junitxml={junit}",
             f"--evidence-dir={pytester.path / 'evidence'}", *args, str(path)]
     if select:
         argv += ["-k", select]

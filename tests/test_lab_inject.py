@@ -60,7 +60,7 @@ def test_what_the_injector_leaves_running_lives_during_the_checks_and_ends_with_
             out = subprocess.run(["pgrep", "-f", "{sleeper}"], capture_output=True, text=True).stdout
             open("{probe}", "w").write(out)
     """)
-    result = pytester.runpytest_inprocess("-p", "calico_conformance.plugin", f"--lab-inject={sleeper} &")
+    result = pytester.runpytest_inprocess(f"--lab-inject={sleeper} &")
     assert result.ret == 0
     assert probe.read_text().strip(), "the injector's background process ran during the checks"
     left = subprocess.run(["pgrep", "-f", sleeper], capture_output=True, text=True).stdout

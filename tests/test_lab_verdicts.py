@@ -14,15 +14,20 @@ EXPECTED = {
     #                            VXLAN SRC-IP DSR KUBE-PROXY VLAN IPV6
     "ebpf-tunnel":               (P, P, S, P, P, S),
     "ebpf-dsr":                  (P, P, P, P, P, S),
-    "kube-proxy":                (P, F, S, F, P, S),
+    "kube-proxy":                (F, F, S, F, P, S),
+    "ebpf-after-kube-proxy":     (P, P, S, P, P, S),
     "ebpf-kube-proxy-coexist":   (P, P, S, P, P, S),
     "ebpf-dual-stack":           (P, P, S, P, P, P),
     "defect-snat":               (P, F, S, P, P, S),
     "defect-no-vxlan":           (F, P, S, P, P, S),
     "defect-vxlan-port":         (F, P, S, P, P, S),
     "defect-vxlan-vni":          (F, P, S, P, P, S),
+    "defect-overlay-path":       (F, P, S, P, P, S),
     "defect-dsr-via-ingress":    (P, P, F, P, P, S),
     "defect-kube-proxy-leftover": (P, P, S, F, P, S),
+    "defect-kube-proxy-half-removed": (P, P, S, F, P, S),
+    "defect-kube-proxy-nft":     (P, P, S, F, P, S),
+    "defect-kube-proxy-ipvs":    (P, P, S, F, P, S),
     "defect-ipv6-nodeport":      (P, P, S, P, P, F),
     "defect-tagged-vlan":        (P, P, S, P, F, S),
 }
@@ -51,11 +56,18 @@ def test_dsr_is_reported_not_configured_under_tunnel_mode(pytester):
 @needs_root
 @pytest.mark.parametrize("profile, check, words", [
     ("defect-snat", "source", ["*expected workload reports 172.31.0.100, saw workload reports 10.244.1.0*"]),
-    ("defect-no-vxlan", "vxlan", ["*plain 172.31.0.100:* > 10.244.2.10:8080 [[]S] (not encapsulated)*node1/eth0*"]),
-    ("defect-vxlan-port", "vxlan", ["*udp/8472 vni 4096*"]),
-    ("defect-vxlan-vni", "vxlan", ["*udp/4789 vni 1*"]),
+    ("defect-no-vxlan", "vxlan", ["*plain 172.31.0.100:* > 10.244.2.10:8080 [[]S] (not encapsulated:*node1/eth0*"]),
+    ("defect-vxlan-port", "vxlan", ["*udp/8472 vni 0xca11c0*UDP port 8472 is not vxlanPort 4789*"]),
+    ("defect-vxlan-vni", "vxlan", ["*udp/4789 vni 0x1 *VNI 0x1 is not felix's NodePort VNI 0xca11c0*"]),
+    ("defect-overlay-path", "vxlan", ["*> 10.244.2.10:8080 [[]S] in VXLAN 172.31.0.11->172.31.0.12 udp/4789 "
+                                      "vni 0x1000*DNATed to the pod at node1*kube-proxy's path*"]),
+    ("kube-proxy", "vxlan", ["*vni 0x1000*DNATed to the pod at node1*kube-proxy's path*"]),
     ("defect-dsr-via-ingress", "dsr", ["*no direct SYN-ACK leaves node2*"]),
     ("defect-kube-proxy-leftover", "kube_proxy", ["*KUBE-NODEPORTS*KUBE-SERVICES*"]),
+    ("defect-kube-proxy-half-removed", "kube_proxy", ["*KUBE-SEP-CCL4BACKEND0000, KUBE-SVC-CCL4BACKEND0000*"
+                                                      "left by design: *KUBE-EXT-CCL4BACKEND0000*"]),
+    ("defect-kube-proxy-nft", "kube_proxy", ["*nft table ip kube-proxy*"]),
+    ("defect-kube-proxy-ipvs", "kube_proxy", ["*kube-ipvs0 (IPVS dummy device)*"]),
     ("defect-tagged-vlan", "vlan", ["*802.1Q vid 100*"]),
     ("defect-ipv6-nodeport", "ipv6", ["*expected workload reports fd00:31::100, saw workload reports no answer*"]),
 ])

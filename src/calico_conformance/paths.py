@@ -23,3 +23,11 @@ def catalog_path() -> Path:
 
 def package_dir() -> Path:
     return Path(__file__).resolve().parent
+
+
+def plugin_args() -> list[str]:
+    """``-p calico_conformance.plugin`` where pytest does not load the plugin by its entry point
+    already (PYTEST_DISABLE_PLUGIN_AUTOLOAD); naming an autoloaded plugin again makes pytest warn
+    that it cannot rewrite its asserts."""
+    import os
+    return ["-p", "calico_conformance.plugin"] if os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD") else []

@@ -264,11 +264,13 @@ def _vxlan_frame(data, off, end, st, depth):
     if depth + 1 >= _MAX_TUNNELS:
         st.notes.append("VXLAN nested too deep: inner frame not decoded")
         return
+    udp_checksum = _u16(data, off - 2)[0]      # the last field of the UDP header before us
     eth = _ethernet(data, off + 8, end, st)
     inner_dst, inner_src, inner_tags, ethertype, off = eth or ("", "", (), 0, None)
     if st.encap is None:
         st.encap = Encapsulation("vxlan", st.l3_src, st.l3_dst, st.sport, st.dport, vni_word >> 8,
-                                 inner_src, inner_dst, inner_tags)
+                                 inner_src, inner_dst, inner_tags,
+                                 udp_checksum=udp_checksum)
     else:
         st.notes.append(f"VXLAN inside VXLAN (vni {vni_word >> 8}); encap shows the outermost")
     # the inner packet replaces the outer one as "innermost"

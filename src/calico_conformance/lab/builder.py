@@ -52,9 +52,11 @@ def _kernel_hint(err: str) -> str:
 class Lab:
     """One running lab: namespaces, links, rules, the backend workload."""
 
-    def __init__(self, topo: Topology, profile: Profile):
+    def __init__(self, topo: Topology, profile: Profile, *, sshd: bool = False):
         self.topo = topo
         self.profile = profile
+        self.want_sshd = sshd       # an OpenSSH server per node, for --target ssh (lab/sshd.py)
+        self.sshd = None
         self.created: list[str] = []
         self.workload: EchoWorkload | None = None
         self.trunk: TrunkEmitter | None = None
@@ -62,6 +64,8 @@ class Lab:
 
     def up(self) -> "Lab":
         require_root()
+        from calico_conformance.lab import sshd
+        sshd.sweep_stale()          # first: it finds dead runs' processes by their namespaces
         sweeper.sweep_stale()
         started = time.perf_counter()
         try:
@@ -74,6 +78,9 @@ class Lab:
             if self.profile.tagged_vlan_trunk:
                 self.trunk = TrunkEmitter(self.topo)
                 self.trunk.start()
+            if self.want_sshd:
+                self.sshd = sshd.LabSshd(self.topo)
+                self.sshd.start()
         except BaseException:
             self.down()
             raise
@@ -116,7 +123,7 @@ class Lab:
                            f"net/ipv4/conf/{topo.backend.host_iface}/proxy_arp", "1")
         _run(["ip", "-n", topo.backend.netns, "-batch", "-"], input=rules.pod_batch(topo),
              what="configuring the backend pod")
-        if profile.forward == "vxlan":
+        if profile.forward != "direct":
             self._vxlan_fdb()
         if profile.ipv6:
             self._configure_ipv6()
@@ -125,6 +132,10 @@ class Lab:
             if ruleset:
                 _run(["ip", "netns", "exec", node.netns, "nft", "-f", "-"], input=ruleset,
                      what=f"loading nftables rules on {node.name}")
+            nft_left = rules.kube_proxy_nft(topo, profile.kube_proxy_rules)
+            if nft_left:
+                _run(["ip", "netns", "exec", node.netns, "nft", "-f", "-"], input=nft_left,
+                     what=f"loading kube-proxy's nftables table on {node.name}")
             dump = rules.kube_proxy_iptables(topo, profile.kube_proxy_rules)
             if dump:
                 _run(["ip", "netns", "exec", node.netns, "iptables-restore"], input=dump,
@@ -132,10 +143,11 @@ class Lab:
 
     def _configure_ipv6(self) -> None:
         topo, profile = self.topo, self.profile
-        port, vni = rules.wire_vxlan(topo, profile)
+        overlay, np_tunnel = rules.overlay_vxlan(topo, profile), rules.wire_vxlan(topo, profile)
         batches = [(topo.client_ns, ipv6.client_lines(topo), "the client"),
                    (topo.backend.netns, ipv6.pod_lines(topo), "the backend pod")]
-        batches += [(n.netns, ipv6.node_lines(topo, profile, n, port, vni), n.name) for n in topo.nodes]
+        batches += [(n.netns, ipv6.node_lines(topo, profile, n, overlay, np_tunnel), n.name)
+                    for n in topo.nodes]
         for ns, lines, who in batches:
             _run(["ip", "-6", "-n", ns, "-batch", "-"], input="\n".join(lines) + "\n",
                  what=f"configuring IPv6 on {who}")
@@ -151,15 +163,19 @@ class Lab:
         for node in self.topo.nodes:
             lines = [f"fdb append {peer.vtep_mac} dev {rules.TUNNEL_DEV} dst {peer.address}"
                      for peer in self.topo.nodes if peer.index != node.index]
+            if self.profile.forward == "bpf-tunnel":
+                lines += rules.np_fdb(self.topo, node)
+                for key, value in rules.np_tunnel_sysctls(self.profile):
+                    netns.write_sysctl(node.netns, key, value)
             _run(["bridge", "-n", node.netns, "-batch", "-"], input="\n".join(lines) + "\n",
                  what=f"programming VXLAN forwarding on {node.name}")
 
     def down(self) -> None:
         """Idempotent; removes only what this lab created."""
-        for part in (self.trunk, self.workload):
+        for part in (self.sshd, self.trunk, self.workload):
             if part:
                 part.stop()
-        self.trunk = self.workload = None
+        self.sshd = self.trunk = self.workload = None
         if self.created:
             sweeper.delete(self.created)
             sweeper.unregister(self.created)

@@ -10,12 +10,13 @@ service mode exists for IPv6.
 from __future__ import annotations
 
 from calico_conformance.lab.profiles import Profile
-from calico_conformance.lab.rules import CALI_MAC, RETURN_MARK_BASE, nft_table
+from calico_conformance.lab.rules import CALI_MAC, NP_MARK, NP_TABLE, RETURN_MARK_BASE, nft_table
 from calico_conformance.lab.topology import LabNode, Topology
 
 FABRIC6 = "fd00:31::"
 CLIENT6 = "fd00:31::100"
 TUNNEL_DEV6 = "vxlan-v6.calico"
+NP_TUNNEL_DEV6 = "np-tunnel6"     # the lab's stand-in for felix's IPv6 NodePort encapsulation
 CALI_LL = "fe80::ecee:eeff:feee:eeee"     # link-local of the ee:ee:ee:ee:ee:ee host side
 
 
@@ -33,6 +34,15 @@ def pod_cidr(node: LabNode) -> str:
 
 def vtep_mac(node: LabNode) -> str:
     return f"02:cc:06:00:00:{node.index:02x}"
+
+
+def np_mac6(node: LabNode) -> str:
+    return f"02:cc:07:00:00:{node.index:02x}"
+
+
+def np_hop6(node: LabNode) -> str:
+    """Next hop of the IPv6 NodePort tunnel: a neighbour entry only, on no device."""
+    return f"fd00:202::{node.index}"
 
 
 def backend_ip(topo: Topology) -> str:
@@ -55,18 +65,30 @@ def client_lines(topo: Topology) -> list[str]:
     return [f"addr add {CLIENT6}/64 dev eth0 nodad"] + _neighbours(topo, CLIENT6)
 
 
-def node_lines(topo: Topology, profile: Profile, node: LabNode, port: int, vni: int) -> list[str]:
+def node_lines(topo: Topology, profile: Profile, node: LabNode, overlay: tuple[int, int],
+               np_tunnel: tuple[int, int]) -> list[str]:
+    """The IPv6 overlay (vxlan-v6.calico, pod-to-pod) and the NodePort tunnel felix's programs
+    use over IPv6 too: VNI 0xca11c0 on vxlanPort, UDP checksum 0 (upstream: nat6.h::vxlan_encap)."""
     me = node_ip(node)
+    (port, vni), (np_port, np_vni) = overlay, np_tunnel
     lines = [f"addr add {me}/64 dev eth0 nodad"] + _neighbours(topo, me)
-    lines += [f"link add {TUNNEL_DEV6} type vxlan id {vni} dstport {port} local {me} dev eth0 nolearning",
+    # Both devices share one UDP socket, which takes zero-checksum packets for the NodePort
+    # tunnel only if every device on it says so (udp6zerocsumrx); the overlay still sends checksums.
+    lines += [f"link add {TUNNEL_DEV6} type vxlan id {vni} dstport {port} local {me} dev eth0 nolearning "
+              "udp6zerocsumrx",
               f"link set {TUNNEL_DEV6} address {vtep_mac(node)}",
               f"addr add {tunnel_ip(node)}/128 dev {TUNNEL_DEV6} nodad",
-              f"link set {TUNNEL_DEV6} up"]
+              f"link set {TUNNEL_DEV6} up",
+              f"link add {NP_TUNNEL_DEV6} type vxlan id {np_vni} dstport {np_port} local {me} dev eth0 "
+              "nolearning udp6zerocsumtx udp6zerocsumrx",
+              f"link set {NP_TUNNEL_DEV6} address {np_mac6(node)}",
+              f"link set {NP_TUNNEL_DEV6} up"]
     for peer in topo.nodes:
         if peer.index == node.index:
             continue
         lines += [f"neigh replace {tunnel_ip(peer)} lladdr {vtep_mac(peer)} dev {TUNNEL_DEV6} nud permanent",
-                  f"route add {pod_cidr(peer)} via {tunnel_ip(peer)} dev {TUNNEL_DEV6} onlink"]
+                  f"route add {pod_cidr(peer)} via {tunnel_ip(peer)} dev {TUNNEL_DEV6} onlink",
+                  f"neigh replace {np_hop6(peer)} lladdr {np_mac6(peer)} dev {NP_TUNNEL_DEV6} nud permanent"]
     if node.name == topo.backend_node.name:
         pod = topo.backend
         lines += [f"route add {backend_ip(topo)}/128 dev {pod.host_iface}",
@@ -76,7 +98,12 @@ def node_lines(topo: Topology, profile: Profile, node: LabNode, port: int, vni: 
                 continue
             mark, table = RETURN_MARK_BASE + peer.index, 100 + peer.index
             lines += [f"rule add pref {1000 + peer.index} iif {pod.host_iface} fwmark {mark:#x} lookup {table}",
-                      f"route add default via {tunnel_ip(peer)} dev {TUNNEL_DEV6} onlink table {table}"]
+                      f"route add default via {np_hop6(peer)} dev {NP_TUNNEL_DEV6} onlink table {table}"]
+    else:   # forwarded, not delivered: the fwmark rule before the local table
+        lines += [f"rule add pref 1000 iif eth0 fwmark {NP_MARK:#x} lookup {NP_TABLE}",
+                  "rule add pref 1001 lookup local", "rule del pref 0 lookup local",
+                  f"route add default via {np_hop6(topo.backend_node)} dev {NP_TUNNEL_DEV6} onlink "
+                  f"table {NP_TABLE}"]
     return lines
 
 
@@ -87,20 +114,30 @@ def pod_lines(topo: Topology) -> list[str]:
 
 
 def fdb_lines(topo: Topology, node: LabNode) -> list[str]:
-    return [f"fdb append {vtep_mac(peer)} dev {TUNNEL_DEV6} dst {node_ip(peer)}"
-            for peer in topo.nodes if peer.index != node.index]
+    peers = [peer for peer in topo.nodes if peer.index != node.index]
+    return ([f"fdb append {vtep_mac(peer)} dev {TUNNEL_DEV6} dst {node_ip(peer)}" for peer in peers]
+            + [f"fdb append {np_mac6(peer)} dev {NP_TUNNEL_DEV6} dst {node_ip(peer)}" for peer in peers])
 
 
 def node_nft(topo: Topology, profile: Profile, node: LabNode) -> str:
-    """IPv6 NodePort in tunnel mode: DNAT at the ingress, return-path marks at the backend's node."""
+    """IPv6 NodePort in tunnel mode, as felix does it: the ingress node forwards the packet as it
+    came through the NodePort tunnel, the backend's node DNATs it and sends the reply back the
+    same way (the IPv4 rules' docstring says more)."""
     spec, backend = topo.spec, topo.backend
-    dnat = [] if profile.ipv6_nodeport_broken else [
-        f"ip6 daddr {node_ip(node)} tcp dport {spec.node_port} dnat to [{backend_ip(topo)}]:{backend.port}"]
-    mangle = []
+    np_match = f"ip6 daddr {node_ip(node)} tcp dport {spec.node_port}"
+    pod = f"[{backend_ip(topo)}]:{backend.port}"
+    raw, mangle, dnat = [], [], []
+    if node.name != topo.backend_node.name:
+        raw = [f'iifname "eth0" {np_match} notrack meta mark set {NP_MARK:#x}',
+               f'iifname "{NP_TUNNEL_DEV6}" notrack']
+    elif not profile.ipv6_nodeport_broken:
+        dnat = [f"{np_match} dnat to {pod}",
+                f'iifname "{NP_TUNNEL_DEV6}" tcp dport {spec.node_port} dnat to {pod}']
     if node.name == topo.backend_node.name:
-        mangle = [f'iifname "{TUNNEL_DEV6}" ct state new ether saddr {vtep_mac(p)} '
+        mangle = [f'iifname "{NP_TUNNEL_DEV6}" ct state new ether saddr {np_mac6(p)} '
                   f"ct mark set {RETURN_MARK_BASE + p.index:#x}" for p in topo.nodes if p.index != node.index]
         mangle.append(f'iifname "{backend.host_iface}" ct mark & 0xff00 == {RETURN_MARK_BASE:#x} '
                       "meta mark set ct mark")
-    return nft_table("ip6 cclab6", [("mangle_pre", "filter", "prerouting", "mangle", mangle),
+    return nft_table("ip6 cclab6", [("raw_pre", "filter", "prerouting", "raw", raw),
+                                     ("mangle_pre", "filter", "prerouting", "mangle", mangle),
                                      ("nodeport", "nat", "prerouting", "dstnat - 10", dnat)])

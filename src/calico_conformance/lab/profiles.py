@@ -19,11 +19,17 @@ class Profile:
     name: str
     summary: str
     service_mode: str = "tunnel"          # tunnel | dsr | kube-proxy (how NodePort is served)
-    forward: str = "vxlan"                # vxlan | direct (node-to-node without encapsulation)
+    # How NodePort traffic reaches the backend's node: bpf-tunnel (felix's own: the packet as it
+    # came, in VXLAN with VNI 0xca11c0 out of eth0), overlay (DNAT at the ingress node, routed
+    # through vxlan.calico with vxlanVNI: kube-proxy's path) or direct (DNAT, no encapsulation).
+    forward: str = "bpf-tunnel"
     wire_vxlan_port: int | None = None    # what the devices really use, if not what Felix says
     wire_vxlan_vni: int | None = None
     snat_forwarded: bool = False          # masquerade NodePort traffic forwarded to another node
-    kube_proxy_rules: str = "none"        # none | active | leftover
+    # none | active (kube-proxy runs) | felix-cleaned (what felix leaves after its clean-up) |
+    # leftover (service chains left, unhooked) | half-removed | nft-leftover (nftables mode table)
+    kube_proxy_rules: str = "none"
+    ipvs_device: bool = False             # kube-proxy's IPVS dummy device kube-ipvs0 is left
     tagged_vlan_trunk: bool = False       # the fabric delivers node traffic 802.1Q-tagged
     ipv6: bool = False                    # dual-stack: IPv6 fabric, pods and NodePort too
     ipv6_nodeport_broken: bool = False    # dual-stack, but NodePort is served on IPv4 only
@@ -44,11 +50,16 @@ PROFILES: dict[str, Profile] = {p.name: p for p in [
             felix=replace(_BPF, external_service_mode="DSR"),
             summary="eBPF, bpfExternalServiceMode DSR: forwarded over VXLAN, the reply leaves the "
                     "backend's node directly with the NodePort address as source"),
-    Profile(name="kube-proxy", service_mode="kube-proxy", kube_proxy_rules="active",
+    Profile(name="ebpf-after-kube-proxy", kube_proxy_rules="felix-cleaned",
+            summary="eBPF tunnel after the switch-over: kube-proxy was stopped and felix cleaned up "
+                    "its rules, leaving what real felix leaves (KUBE-MARK-*, KUBE-POSTROUTING, "
+                    "KUBE-PROXY-CANARY, KUBE-PROXY-FIREWALL, KUBE-EXT-* without jumps, kubelet's chains)"),
+    Profile(name="kube-proxy", service_mode="kube-proxy", kube_proxy_rules="active", forward="overlay",
             felix=FelixSettings(bpf_enabled=False), linux_dataplane="Iptables",
             summary="standard dataplane with kube-proxy (iptables): DNAT + masquerade at the "
-                    "ingress node, so the backend sees the node's tunnel address",
-            breaks=("EBPF-SOURCE-IP", "EBPF-NO-KUBE-PROXY")),
+                    "ingress node, routed through vxlan.calico, so the backend sees the node's "
+                    "tunnel address [truth: nodeport-inner-not-dnated]",
+            breaks=("EBPF-NODEPORT-VXLAN", "EBPF-SOURCE-IP", "EBPF-NO-KUBE-PROXY")),
     Profile(name="ebpf-kube-proxy-coexist", kube_proxy_rules="active",
             felix=replace(_BPF, kube_proxy_iptables_cleanup=False),
             summary="eBPF where kube-proxy cannot be removed (AKS): kube-proxy's chains stay and "
@@ -66,13 +77,30 @@ PROFILES: dict[str, Profile] = {p.name: p for p in [
     replace(_TUNNEL, name="defect-vxlan-port", wire_vxlan_port=8472, breaks=("EBPF-NODEPORT-VXLAN",),
             summary="VXLAN on UDP 8472 (the Linux default) while Felix is configured for 4789"),
     replace(_TUNNEL, name="defect-vxlan-vni", wire_vxlan_vni=1, breaks=("EBPF-NODEPORT-VXLAN",),
-            summary="VXLAN with VNI 1 while Felix is configured for 4096"),
+            summary="the NodePort tunnel carries VNI 1 instead of felix's NodePort VNI 0xca11c0 "
+                    "[truth: nodeport-vni]"),
+    replace(_TUNNEL, name="defect-overlay-path", forward="overlay", breaks=("EBPF-NODEPORT-VXLAN",),
+            summary="the ingress node DNATs NodePort traffic to the pod and routes it through "
+                    "vxlan.calico (VNI 4096), kube-proxy's path, not felix's NodePort tunnel "
+                    "[truth: nodeport-inner-not-dnated]"),
     replace(_TUNNEL, name="defect-dsr-via-ingress", felix=replace(_BPF, external_service_mode="DSR"),
             breaks=("EBPF-DSR-DIRECT-RETURN",),
             summary="Felix says DSR, but replies still return through the ingress node"),
     replace(_TUNNEL, name="defect-kube-proxy-leftover", kube_proxy_rules="leftover",
             breaks=("EBPF-NO-KUBE-PROXY",),
             summary="eBPF tunnel, but kube-proxy's chains were left behind on every node"),
+    replace(_TUNNEL, name="defect-kube-proxy-half-removed", kube_proxy_rules="half-removed",
+            breaks=("EBPF-NO-KUBE-PROXY",),
+            summary="eBPF tunnel, but the clean-up stopped half-way: KUBE-SVC-*/KUBE-SEP-* chains "
+                    "remain beside what felix leaves [truth: kube-proxy-chains-removed]"),
+    replace(_TUNNEL, name="defect-kube-proxy-nft", kube_proxy_rules="nft-leftover",
+            breaks=("EBPF-NO-KUBE-PROXY",),
+            summary="eBPF tunnel, but nftables-mode kube-proxy's `kube-proxy` table is left "
+                    "(felix removes it only from v3.31.4) [truth: kube-proxy-nft-table]"),
+    replace(_TUNNEL, name="defect-kube-proxy-ipvs", kube_proxy_rules="felix-cleaned", ipvs_device=True,
+            breaks=("EBPF-NO-KUBE-PROXY",),
+            summary="eBPF tunnel, but IPVS-mode kube-proxy's dummy device kube-ipvs0 is left "
+                    "(felix never removes it) [truth: kube-proxy-ipvs-device]"),
     replace(_TUNNEL, name="defect-ipv6-nodeport", ipv6=True, ipv6_nodeport_broken=True,
             breaks=("EBPF-IPV6-NODEPORT",),
             summary="dual-stack, but NodePort is only served on IPv4: IPv6 connections to it fail"),

@@ -6,19 +6,37 @@ from __future__ import annotations
 
 from calico_conformance.lab.profiles import Profile
 from calico_conformance.lab.topology import CLIENT_IP, POD_GATEWAY, LabNode, Topology
+from calico_conformance.upstream import BPF_NODEPORT_VNI
 
 CALI_MAC = "ee:ee:ee:ee:ee:ee"       # Calico's host-side MAC on every cali* interface
 TUNNEL_DEV = "vxlan.calico"
+# The lab's stand-in for felix's BPF encapsulation: a kernel VXLAN device with felix's NodePort
+# VNI on vxlanPort over eth0. Real nodes have no such device; on the wire (eth0) its packets look
+# as felix's do (see node_batch).
+NP_TUNNEL_DEV = "np-tunnel"
 TRUNK_VID = 100
 RETURN_MARK_BASE = 0x100            # tunnel mode: ct mark 0x100+i = "forwarded to us by node i"
-DSR_MARK = 0x200
-DSR_TABLE = 200
+NP_MARK = 0x200                     # "NodePort traffic to forward to the backend's node"
+NP_TABLE = 200
 
 
 def wire_vxlan(topo: Topology, profile: Profile) -> tuple[int, int]:
-    """(UDP port, VNI) the VXLAN devices really use."""
+    """(UDP port, VNI) of the NodePort tunnel as the devices really use them: felix's BPF
+    programs use vxlanPort and their own VNI (upstream.BPF_NODEPORT_VNI), unless a defect says
+    otherwise."""
     return (profile.wire_vxlan_port or topo.spec.vxlan_port,
-            profile.wire_vxlan_vni or topo.spec.vxlan_vni)
+            profile.wire_vxlan_vni or BPF_NODEPORT_VNI)
+
+
+def overlay_vxlan(topo: Topology, profile: Profile) -> tuple[int, int]:
+    """(UDP port, VNI) of the overlay device vxlan.calico (pod-to-pod; vxlanPort, vxlanVNI)."""
+    return profile.wire_vxlan_port or topo.spec.vxlan_port, topo.spec.vxlan_vni
+
+
+def np_hop(node: LabNode) -> str:
+    """The NodePort tunnel's next-hop address for ``node``: only a neighbour entry, never on a
+    device (felix's BPF programs encapsulate without any device or tunnel address)."""
+    return f"169.254.202.{node.index}"
 
 
 def fabric_batch(topo: Topology, profile: Profile) -> str:
@@ -48,23 +66,39 @@ def client_batch(topo: Topology) -> str:
 
 
 def node_batch(topo: Topology, profile: Profile, node: LabNode) -> str:
-    port, vni = wire_vxlan(topo, profile)
+    """Links, addresses and routes of one node. The overlay device vxlan.calico carries pod-to-pod
+    traffic (routes to the other nodes' pod CIDRs), as on a real node, unless the profile has no
+    encapsulation at all; NodePort traffic takes the path the profile's ``forward`` names."""
+    port, vni = overlay_vxlan(topo, profile)
     lines = ["link set lo up", f"addr add {node.address}/24 dev eth0", "link set eth0 up"]
     lines += _neighbours(topo, node.address)
-    if profile.forward == "vxlan":
+    if profile.ipvs_device:
+        # IPVS-mode kube-proxy leaves a dummy device; this kernel may lack the dummy driver, and
+        # only the name matters to what felix does and what the check reads: an empty bridge.
+        lines.append("link add kube-ipvs0 type bridge")
+    if profile.forward != "direct":
         lines += [f"link add {TUNNEL_DEV} type vxlan id {vni} dstport {port} local {node.address} "
                   f"dev eth0 nolearning",
                   f"link set {TUNNEL_DEV} address {node.vtep_mac}",
                   f"addr add {node.tunnel_ip}/32 dev {TUNNEL_DEV}",
                   f"link set {TUNNEL_DEV} up"]
+    if profile.forward == "bpf-tunnel":
+        np_port, np_vni = wire_vxlan(topo, profile)
+        # IPv4 VXLAN sends UDP checksum 0 unless asked (upstream.BPF_NODEPORT_UDP_CHECKSUM).
+        lines += [f"link add {NP_TUNNEL_DEV} type vxlan id {np_vni} dstport {np_port} local {node.address} "
+                  f"dev eth0 nolearning noudpcsum",
+                  f"link set {NP_TUNNEL_DEV} address {np_mac(node)}",
+                  f"link set {NP_TUNNEL_DEV} up"]
     for peer in topo.nodes:
-        if peer is node or peer.index == node.index:
+        if peer.index == node.index:
             continue
-        if profile.forward == "vxlan":
-            lines += [f"neigh replace {peer.tunnel_ip} lladdr {peer.vtep_mac} dev {TUNNEL_DEV} nud permanent",
-                      f"route add {peer.pod_cidr} via {peer.tunnel_ip} dev {TUNNEL_DEV} onlink"]
-        else:
+        if profile.forward == "direct":
             lines.append(f"route add {peer.pod_cidr} via {peer.address} dev eth0")
+            continue
+        lines += [f"neigh replace {peer.tunnel_ip} lladdr {peer.vtep_mac} dev {TUNNEL_DEV} nud permanent",
+                  f"route add {peer.pod_cidr} via {peer.tunnel_ip} dev {TUNNEL_DEV} onlink"]
+        if profile.forward == "bpf-tunnel":
+            lines.append(f"neigh replace {np_hop(peer)} lladdr {np_mac(peer)} dev {NP_TUNNEL_DEV} nud permanent")
     if node.name == topo.backend_node.name:
         pod = topo.backend
         lines += [f"link add {pod.host_iface} address {CALI_MAC} type veth peer name eth0 "
@@ -73,18 +107,40 @@ def node_batch(topo: Topology, profile: Profile, node: LabNode) -> str:
                   f"route add {pod.ip}/32 dev {pod.host_iface} scope link",
                   f"neigh replace {pod.ip} lladdr {pod.mac} dev {pod.host_iface} nud permanent"]
         lines += _return_path_routes(topo, profile, node)
-    if profile.service_mode == "dsr" and node.name != topo.backend_node.name:
-        # Forward NodePort packets for our own address untouched: the fwmark rule must be seen
-        # before the local table, so the local rule moves behind it (LAB-NOTES). Scoped to
-        # eth0: the VXLAN device's own outer packet keeps the mark and must not loop back in.
-        lines += [f"rule add pref 1000 iif eth0 fwmark {DSR_MARK:#x} lookup {DSR_TABLE}",
+    elif profile.forward == "bpf-tunnel" or profile.service_mode == "dsr":
+        # NodePort packets for our own address are forwarded, not delivered: the fwmark rule must
+        # be seen before the local table, so the local rule moves behind it (LAB-NOTES). Scoped to
+        # eth0: a tunnel device's own outer packet keeps the mark and must not loop back in.
+        lines += [f"rule add pref 1000 iif eth0 fwmark {NP_MARK:#x} lookup {NP_TABLE}",
                   "rule add pref 1001 lookup local", "rule del pref 0 lookup local",
-                  f"route add default {_via(topo, profile, topo.backend_node)} table {DSR_TABLE}"]
+                  f"route add default {_via(topo, profile, topo.backend_node)} table {NP_TABLE}"]
     return "\n".join(lines) + "\n"
 
 
+def np_mac(node: LabNode) -> str:
+    return f"02:cc:05:00:00:{node.index:02x}"
+
+
+def np_tunnel_sysctls(profile: Profile) -> tuple[tuple[str, str], ...]:
+    """The ingress node receives the tunnel-mode reply with its own address as source (felix
+    reverse-NATs on the backend's node): accepted only with accept_local."""
+    if profile.forward != "bpf-tunnel":
+        return ()
+    return ((f"net/ipv4/conf/{NP_TUNNEL_DEV}/accept_local", "1"),
+            (f"net/ipv4/conf/{NP_TUNNEL_DEV}/rp_filter", "0"))
+
+
+def np_fdb(topo: Topology, node: LabNode) -> list[str]:
+    """Where the NodePort tunnel sends each peer's frames: the peer node's address (upstream:
+    the outer destination is the backend node's own address, never a tunnel address)."""
+    return [f"fdb append {np_mac(peer)} dev {NP_TUNNEL_DEV} dst {peer.address}"
+            for peer in topo.nodes if peer.index != node.index]
+
+
 def _via(topo: Topology, profile: Profile, peer: LabNode) -> str:
-    if profile.forward == "vxlan":
+    if profile.forward == "bpf-tunnel":
+        return f"via {np_hop(peer)} dev {NP_TUNNEL_DEV} onlink"
+    if profile.forward == "overlay":
         return f"via {peer.tunnel_ip} dev {TUNNEL_DEV} onlink"
     return f"via {peer.address} dev eth0"
 
@@ -114,34 +170,55 @@ def pod_batch(topo: Topology) -> str:
     ]) + "\n"
 
 
+def forward_iface(profile: Profile) -> str:
+    return {"bpf-tunnel": NP_TUNNEL_DEV, "overlay": TUNNEL_DEV}.get(profile.forward, "eth0")
+
+
 def node_nft(topo: Topology, profile: Profile, node: LabNode) -> str:
-    """The emulated Calico eBPF service handling, as an nftables table ``cclab``."""
+    """The emulated Calico eBPF service handling, as an nftables table ``cclab``.
+
+    bpf-tunnel (what felix does, docs/upstream-truths.md): the ingress node forwards the packet
+    as it came, still addressed to itself:NodePort, through the NodePort tunnel; the backend's
+    node DNATs it to the pod; in Tunnel mode the reply is reverse-NATed there and sent back
+    through the tunnel to the ingress node, in DSR mode it leaves the backend's node directly.
+    overlay / direct (defects): the ingress node DNATs to the pod itself and routes the packet
+    through vxlan.calico or unencapsulated."""
     if profile.service_mode == "kube-proxy":
         return ""
     spec, backend = topo.spec, topo.backend
     is_backend_node = node.name == topo.backend_node.name
-    fwd_iface = TUNNEL_DEV if profile.forward == "vxlan" else "eth0"
+    fwd_iface = forward_iface(profile)
+    np_match = f"ip daddr {node.address} tcp dport {spec.node_port}"
     raw, mangle, dnat, snat = [], [], [], []
-    if profile.service_mode == "dsr" and not is_backend_node:
-        raw.append(f"ip daddr {node.address} tcp dport {spec.node_port} notrack "
-                   f"meta mark set {DSR_MARK:#x}")
-    elif profile.service_mode == "dsr":
-        dnat.append(f'iifname "{fwd_iface}" tcp dport {spec.node_port} '
-                    f"dnat to {backend.ip}:{backend.port}")
-    if profile.service_mode == "tunnel" or is_backend_node:
-        dnat.append(f"ip daddr {node.address} tcp dport {spec.node_port} "
-                    f"dnat to {backend.ip}:{backend.port}")
+    if not is_backend_node and (profile.forward == "bpf-tunnel" or profile.service_mode == "dsr"):
+        # felix's programs act before netfilter: untracked, so no NAT (kube-proxy's either, where
+        # it still runs) touches the packet on its way through, nor its reply on the way back.
+        if profile.snat_forwarded:    # the defect's masquerade needs conntrack
+            mangle.append(f'iifname "eth0" {np_match} meta mark set {NP_MARK:#x}')
+        else:
+            raw.append(f'iifname "eth0" {np_match} notrack meta mark set {NP_MARK:#x}')
+            if profile.forward == "bpf-tunnel":
+                raw.append(f'iifname "{NP_TUNNEL_DEV}" notrack')
+    elif not is_backend_node:     # overlay / direct: DNAT here, then routed to the pod
+        dnat.append(f"{np_match} dnat to {backend.ip}:{backend.port}")
+    if is_backend_node:
+        dnat.append(f"{np_match} dnat to {backend.ip}:{backend.port}")
+        if profile.forward == "bpf-tunnel" or profile.service_mode == "dsr":
+            # forwarded as it came: addressed to the ingress node's NodePort
+            dnat.append(f'iifname "{fwd_iface}" tcp dport {spec.node_port} dnat to {backend.ip}:{backend.port}')
     if profile.service_mode == "tunnel" and is_backend_node:
         for peer in topo.nodes:
             if peer.index == node.index:
                 continue
-            mac = peer.vtep_mac if profile.forward == "vxlan" else peer.uplink_mac
+            mac = {"bpf-tunnel": np_mac(peer), "overlay": peer.vtep_mac}.get(profile.forward, peer.uplink_mac)
             mangle.append(f'iifname "{fwd_iface}" ct state new ether saddr {mac} '
                           f"ct mark set {RETURN_MARK_BASE + peer.index:#x}")
         mangle.append(f'iifname "{backend.host_iface}" ct mark & 0xff00 == {RETURN_MARK_BASE:#x} '
                       f"meta mark set ct mark")
-    if profile.snat_forwarded:
-        snat.append(f'oifname "{fwd_iface}" ct status dnat masquerade')
+    if profile.snat_forwarded and not is_backend_node:
+        # the inner source becomes the ingress node's tunnel address, as a masquerade would
+        snat.append(f'oifname "{fwd_iface}" snat to {node.tunnel_ip}' if profile.forward == "bpf-tunnel"
+                    else f'oifname "{fwd_iface}" ct status dnat masquerade')
     chains = [("raw_pre", "filter", "prerouting", "raw", raw),
               ("mangle_pre", "filter", "prerouting", "mangle", mangle),
               ("nodeport", "nat", "prerouting", "dstnat - 10", dnat),
@@ -164,8 +241,11 @@ _EXT = "KUBE-EXT-CCL4BACKEND0000"
 
 
 def kube_proxy_iptables(topo: Topology, mode: str) -> str:
-    if mode == "none":
+    """iptables-save text for kube-proxy's state on a node in each ``kube_proxy_rules`` mode."""
+    if mode in ("none", "nft-leftover"):
         return ""
+    if mode in ("felix-cleaned", "half-removed"):
+        return _felix_cleaned(topo, with_service_chains=mode == "half-removed")
     spec, backend = topo.spec, topo.backend
     svc = "calico-conformance/backend:http"
     chains = ["KUBE-MARK-MASQ", "KUBE-NODEPORTS", "KUBE-POSTROUTING", "KUBE-SERVICES", _EXT, _SEP, _SVC]
@@ -178,10 +258,7 @@ def kube_proxy_iptables(topo: Topology, mode: str) -> str:
     nat += [
         "-A KUBE-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000",
         f'-A KUBE-NODEPORTS -p tcp -m comment --comment "{svc}" -m tcp --dport {spec.node_port} -j {_EXT}',
-        "-A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN",
-        "-A KUBE-POSTROUTING -j MARK --set-xmark 0x4000/0x0",
-        '-A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" '
-        "-j MASQUERADE --random-fully",
+        *_POSTROUTING,
         f'-A {_EXT} -m comment --comment "masquerade traffic for {svc} external destinations" '
         "-j KUBE-MARK-MASQ",
         f"-A {_EXT} -j {_SVC}",
@@ -199,3 +276,56 @@ def kube_proxy_iptables(topo: Topology, mode: str) -> str:
     filt += ['-A KUBE-FORWARD -m comment --comment "kubernetes forwarding rules" '
              "-m mark --mark 0x4000/0x4000 -j ACCEPT", "COMMIT"]
     return "\n".join(nat + filt) + "\n"
+
+
+_POSTROUTING = ("-A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN",
+                "-A KUBE-POSTROUTING -j MARK --set-xmark 0x4000/0x0",
+                '-A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" '
+                "-j MASQUERADE --random-fully")
+
+
+def _felix_cleaned(topo: Topology, *, with_service_chains: bool) -> str:
+    """What a node keeps after kube-proxy (iptables mode) stopped and felix's BPF-mode clean-up
+    ran: felix deletes only the chains of upstream.FELIX_REMOVES_KUBE_PROXY_CHAINS and the jumps
+    to them (rules from KUBE-EXT-* to KUBE-SVC-* included); kube-proxy's other chains and
+    kubelet's stay. ``with_service_chains``: a clean-up that stopped half-way (a defect)."""
+    svc = "calico-conformance/backend:http"
+    nat = ["*nat", ":PREROUTING ACCEPT [0:0]", ":INPUT ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]",
+           ":POSTROUTING ACCEPT [0:0]", ":KUBE-KUBELET-CANARY - [0:0]", ":KUBE-MARK-MASQ - [0:0]",
+           ":KUBE-POSTROUTING - [0:0]", ":KUBE-PROXY-CANARY - [0:0]", f":{_EXT} - [0:0]"]
+    if with_service_chains:
+        nat += [f":{_SVC} - [0:0]", f":{_SEP} - [0:0]"]
+    nat += ['-A POSTROUTING -m comment --comment "kubernetes postrouting rules" -j KUBE-POSTROUTING',
+            "-A KUBE-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000", *_POSTROUTING,
+            f'-A {_EXT} -m comment --comment "masquerade traffic for {svc} external destinations" '
+            "-j KUBE-MARK-MASQ"]
+    if with_service_chains:
+        nat += [f'-A {_SEP} -p tcp -m comment --comment "{svc}" -m tcp -j DNAT --to-destination '
+                f"{topo.backend.ip}:{topo.backend.port}", f"-A {_SVC} -j {_SEP}"]
+    nat.append("COMMIT")
+    filt = ["*filter", ":INPUT ACCEPT [0:0]", ":FORWARD ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]",
+            ":KUBE-FIREWALL - [0:0]", ":KUBE-KUBELET-CANARY - [0:0]", ":KUBE-PROXY-CANARY - [0:0]",
+            ":KUBE-PROXY-FIREWALL - [0:0]",
+            '-A INPUT -m conntrack --ctstate NEW -m comment --comment "kubernetes load balancer '
+            'firewall" -j KUBE-PROXY-FIREWALL', "-A INPUT -j KUBE-FIREWALL",
+            '-A FORWARD -m conntrack --ctstate NEW -m comment --comment "kubernetes load balancer '
+            'firewall" -j KUBE-PROXY-FIREWALL', "-A OUTPUT -j KUBE-FIREWALL",
+            '-A KUBE-FIREWALL ! -s 127.0.0.0/8 -d 127.0.0.0/8 -m comment --comment "block incoming '
+            'localnet connections" -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP', "COMMIT"]
+    mangle = ["*mangle", ":PREROUTING ACCEPT [0:0]", ":INPUT ACCEPT [0:0]", ":FORWARD ACCEPT [0:0]",
+              ":OUTPUT ACCEPT [0:0]", ":POSTROUTING ACCEPT [0:0]", ":KUBE-IPTABLES-HINT - [0:0]",
+              ":KUBE-KUBELET-CANARY - [0:0]", ":KUBE-PROXY-CANARY - [0:0]", "COMMIT"]
+    return "\n".join(mangle + nat + filt) + "\n"
+
+
+def kube_proxy_nft(topo: Topology, mode: str) -> str:
+    """The table nftables-mode kube-proxy (1.31) leaves behind when it is stopped, still hooked."""
+    if mode != "nft-leftover":
+        return ""
+    spec, backend = topo.spec, topo.backend
+    chain = "service-CCL4BACK-calico-conformance-backend-tcp-http"
+    return (f"table ip kube-proxy {{\n"
+            f"  chain nat-prerouting {{\n    type nat hook prerouting priority dstnat; policy accept;\n"
+            f"    jump services\n  }}\n"
+            f"  chain services {{\n    fib daddr type local tcp dport {spec.node_port} goto {chain}\n  }}\n"
+            f"  chain {chain} {{\n    meta l4proto tcp dnat to {backend.ip}:{backend.port}\n  }}\n}}\n")

@@ -89,6 +89,20 @@ class Node:
     uplink: str              # the interface that carries node-to-node and client traffic
     tunnel_iface: str = "vxlan.calico"
     address6: str | None = None   # the node's IPv6 InternalIP on a dual-stack cluster
+    # Calico's own address for the node (annotation projectcalico.org/IPv4Address, no prefix
+    # length): felix routes to it, and its BPF NodePort tunnel is addressed to it; a multi-NIC
+    # node's may differ from its InternalIP (felix/calc/l3_route_resolver.go::OnResourceUpdate).
+    calico_address: str | None = None
+    calico_address6: str | None = None
+
+    @property
+    def felix_address(self) -> str:
+        """The address felix's BPF programs use for this node: Calico's, else the InternalIP."""
+        return self.calico_address or self.address
+
+    @property
+    def felix_address6(self) -> str | None:
+        return self.calico_address6 or self.address6
 
 
 @dataclass(frozen=True)

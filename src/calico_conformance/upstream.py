@@ -1,0 +1,46 @@
+"""What real Calico does, as constants the checks and the lab both read, each cited to Calico's
+own source at a release tag (projectcalico/calico; read, never copied). docs/upstream-truths.md
+holds the full table with every citation; tests/test_upstream_truths.py ties each row to a lab
+profile or injection that exercises it.
+
+A value here is only as good as its citation: change it only with a new one.
+"""
+from __future__ import annotations
+
+# felix/bpf-gpl/nat.h::CALI_VXLAN_VNI @ v3.29.7 (same v3.20 -> v3.31): the VNI of the VXLAN
+# header felix's BPF programs put on NodePort traffic they forward to a backend on another node.
+# Not vxlanVNI (4096 by default), which is the overlay device vxlan.calico's, for pod-to-pod.
+BPF_NODEPORT_VNI = 0xCA11C0
+
+# felix/bpf-gpl/nat4.h::vxlan_encap @ v3.29.7 never writes the UDP checksum, and the receiving
+# node drops a tunnel packet whose checksum is not 0 (nat.h::vxlan_attempt_decap,
+# vxlan_udp_csum_ok); felix/bpf/ut/nat_encap_test.go::checkVxlan expects 0.
+BPF_NODEPORT_UDP_CHECKSUM = 0
+
+# felix/config/config_params.go::VXLANPort, `int;4789` @ v3.29.7: the BPF programs' vxlan_port
+# global (felix/bpf-gpl/bpf.h), the same port the overlay uses; only the VNI tells them apart.
+DEFAULT_VXLAN_PORT = 4789
+DEFAULT_VXLAN_VNI = 4096
+
+# felix/config/config_params.go::BPFConnectTimeLoadBalancing @ v3.27.0+ `oneof(TCP,Enabled,Disabled)`
+# default TCP (before v3.27: BPFConnectTimeLoadBalancingEnabled, default true). A client process on
+# a node has its connect() to a NodePort rewritten to the pod (felix/bpf-gpl/connect.h): no
+# tunnel, and the pod sees the node's own (or tunnel) address, not the client's.
+DEFAULT_CONNECT_TIME_LB = "TCP"
+
+# kube-proxy chains felix deletes in BPF mode (bpfKubeProxyIptablesCleanupEnabled, default true):
+# felix/rules/rule_defs.go::KubeProxyChainPrefixes @ v3.29.7 (same v3.20 -> v3.32.1), handed to
+# the iptables tables as historic prefixes (felix/dataplane/linux/int_dataplane.go::
+# NewIntDataplaneDriver); jumps to them are removed too (KubeProxyInsertRuleRegex). Everything else of kube-proxy's may
+# stay (KUBE-MARK-*, KUBE-POSTROUTING, KUBE-FIREWALL, KUBE-PROXY-CANARY, KUBE-PROXY-FIREWALL,
+# KUBE-EXT-* with its jumps removed, ...). felix/fv/iptables_cleanup_test.go "_BPF_ should clean
+# up kube-proxy's rules" asserts the same set is gone and KUBE-MARK-* still present.
+FELIX_REMOVES_KUBE_PROXY_CHAINS = ("KUBE-FORWARD", "KUBE-SERVICES", "KUBE-EXTERNAL-SERVICES",
+                                   "KUBE-NODEPORTS", "KUBE-SVC-", "KUBE-SEP-", "KUBE-FW-", "KUBE-XLB-")
+
+# felix deletes kube-proxy's nftables tables (`ip kube-proxy`, `ip6 kube-proxy`) only from v3.31.4
+# (and v3.32.0); earlier releases leave them (felix/dataplane/linux/int_dataplane.go::
+# NewIntDataplaneDriver, disabled "kube-proxy" tables, and felix/nftables/table.go::applyUpdates
+# @ v3.31.7; felix/fv/bpf_test.go "with BPF disabled to begin with": `nft list tables` loses
+# "kube-proxy").
+FELIX_REMOVES_KUBE_PROXY_NFT_FROM = (3, 31, 4)
