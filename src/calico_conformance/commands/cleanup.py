@@ -1,10 +1,15 @@
 """`calico-conformance cleanup`: remove lab namespaces left by runs that were killed outright."""
 from __future__ import annotations
 
+import os
+
+from calico_conformance import netns
+from calico_conformance.errors import UsageError
 from calico_conformance.lab import sweeper
 
 NAME = "cleanup"
-HELP = "remove reference-lab namespaces left behind by killed runs"
+HELP = ("remove reference-lab namespaces left behind by killed runs (needs root; exit 0 all "
+        "removed, 1 some could not be removed, 2 not root)")
 
 
 def configure(parser):
@@ -13,7 +18,18 @@ def configure(parser):
 
 
 def run(args) -> int:
+    if os.geteuid() != 0:
+        # `ip netns del` fails without root; the namespaces would stay while we said otherwise.
+        raise UsageError("cleanup deletes network namespaces, which needs root; run it as root "
+                         "(sudo calico-conformance cleanup)")
     names = sweeper.all_lab_namespaces() if args.all else sweeper.stale()
     sweeper.delete(names)
-    print(f"removed {len(names)} lab namespace(s)" + (": " + ", ".join(names) if names else ""))
+    # Say what is really gone, not what was asked for.
+    left = [n for n in names if netns.exists(n)]
+    removed = [n for n in names if n not in left]
+    print(f"removed {len(removed)} lab namespace(s)" + (": " + ", ".join(removed) if removed else ""))
+    if left:
+        print(f"could not remove {len(left)} lab namespace(s): {', '.join(left)}; "
+              "see `ip netns list` and `ip netns del NAME`")
+        return 1
     return 0

@@ -12,6 +12,7 @@ import gzip
 import logging
 import os
 import struct
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +24,10 @@ LINK_TYPE_NAMES = {LINKTYPE_ETHERNET: "Ethernet", LINKTYPE_RAW: "raw IP",
                    LINKTYPE_SLL: "Linux cooked (SLL)", LINKTYPE_SLL2: "Linux cooked v2 (SLL2)"}
 SNAPLEN = 262144          # tcpdump's default: GSO super-frames exceed 64 KiB
 _MAX_RECORD = 1 << 20     # scapy's readers cut records to 64 KiB unless told otherwise
+# Caps on what is read, so memory stays bounded (docs/bad-inputs.md): a lab capture is a few
+# hundred frames; past these, cut the capture with `editcap -c`.
+MAX_FILE_BYTES = 1 << 30
+MAX_FRAMES = 500_000
 _SLL_OUTGOING = 4         # PACKET_OUTGOING; the other packet types were received
 _PCAPNG_DIRECTION = {1: "in", 2: "out"}
 
@@ -66,12 +71,21 @@ def read_capture(path) -> PcapFile:
     from scapy.error import Scapy_Exception
     from scapy.utils import RawPcapNgReader, RawPcapReader
     path = str(path)
+    if os.path.isdir(path):
+        raise UsageError(f"{path} is a directory; give the path of one .pcap or .pcapng file in it "
+                         "(e.g. reports/evidence/node1-eth0.pcap)")
     if not os.path.isfile(path):
         raise UsageError(f"{path}: no such capture file; give the path of a .pcap or .pcapng file")
+    if os.path.getsize(path) > MAX_FILE_BYTES:
+        raise UsageError(f"{path} is larger than {MAX_FILE_BYTES >> 30} GiB; cut it first "
+                         "(`editcap -c 100000 FILE PART.pcap`)")
     with _quiet_scapy():
         try:
             reader = RawPcapReader(path)
-        except (Scapy_Exception, EOFError, OSError, struct.error) as exc:
+        except PermissionError:
+            raise UsageError(f"{path}: permission denied; run as a user who may read it") from None
+        except (Scapy_Exception, EOFError, OSError, struct.error, ValueError, OverflowError,
+                zlib.error) as exc:
             raise UsageError(f"{path}: not a readable pcap or pcapng file ({exc}); "
                              "write captures with `tcpdump -w FILE`") from None
         with reader:
@@ -84,14 +98,22 @@ def read_capture(path) -> PcapFile:
 
 
 def _read_records(reader, ng: bool, capture: PcapFile) -> None:
+    from scapy.error import Scapy_Exception
     divisor = 1e9 if getattr(reader, "nano", False) else 1e6
     # scapy ends a damaged file with EOFError, as if it had ended there: compare with its size
     size = None if isinstance(reader.f, gzip.GzipFile) else os.path.getsize(capture.path)
     while True:
         start = reader.f.tell()
         try:
+            if len(capture.frames) >= MAX_FRAMES:
+                capture.problems.append(f"only the first {MAX_FRAMES} frames were read; cut the "
+                                        "capture with `editcap -c` to see the rest")
+                return
             record = reader._read_packet(size=_MAX_RECORD)   # the public iterator cuts at 64 KiB
         except EOFError:
+            record = None
+        except (Scapy_Exception, struct.error, ValueError, OverflowError, IndexError, KeyError,
+                UnicodeDecodeError, zlib.error, OSError):   # a damaged block scapy does not catch
             record = None
         if record is None:
             if size is not None and start < size:

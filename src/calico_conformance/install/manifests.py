@@ -11,6 +11,7 @@ from calico_conformance.errors import UsageError
 from calico_conformance.install import data
 
 CUSTOM_RESOURCES = Path(__file__).with_name("custom-resources-v3.29.1.yaml")
+MAX_MANIFEST_BYTES = 64 << 20    # a release's operator manifest with its CRDs is ~2 MiB
 
 
 def _parse(text: str, where: str) -> list[dict]:
@@ -52,7 +53,14 @@ def read_source(source: str, *, timeout: float = 30.0) -> str:
         import urllib.request
         try:
             with urllib.request.urlopen(_request(source), timeout=timeout) as resp:   # noqa: S310 (user-given URL)
-                return resp.read().decode()
+                body = resp.read(MAX_MANIFEST_BYTES + 1)
+            if len(body) > MAX_MANIFEST_BYTES:
+                raise UsageError(f"{source} is larger than {MAX_MANIFEST_BYTES >> 20} MiB; is it a manifest?")
+            return body.decode()
+        except UnicodeDecodeError:
+            raise UsageError(f"{source} is not UTF-8 text, so not a manifest; check the URL") from None
+        except ValueError as exc:    # urllib's word for a URL it cannot parse
+            raise UsageError(f"cannot fetch {source}: {exc}; check the URL") from None
         except OSError as exc:
             raise UsageError(f"cannot fetch {source}: {getattr(exc, 'reason', exc)}; for an air-gapped install "
                              "pass a local copy with --operator-manifest PATH or --calico-manifests DIR, or a mirror "
@@ -77,7 +85,22 @@ def release_base(version: str, url_template: str | None = None) -> str:
         raise UsageError(f"--calico-version {version}: the installer needs a release, like v3.29.1 or v3.31.7")
     tag = f"v{m.group(1)}.{m.group(2)}.{m.group(3)}"
     template = url_template or data.defaults()["release_manifests"]
-    return template.format(version=tag) if "{version}" in template else f"{template.rstrip('/')}/{tag}"
+    if url_template is not None:
+        _check_release_url(url_template)
+    # replace, not str.format: any other brace in a URL is the URL's own
+    return template.replace("{version}", tag) if "{version}" in template else f"{template.rstrip('/')}/{tag}"
+
+
+def _check_release_url(url: str) -> None:
+    import urllib.parse
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port    # noqa: B018 (raises on a port that is not a number)
+    except ValueError as exc:
+        raise UsageError(f"--release-url {url}: not a URL ({exc}); give http(s)://HOST/PATH/{{version}}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"--release-url {url}: not an http(s) URL; give http(s)://HOST/PATH/{{version}}, "
+                         "or --calico-manifests DIR for a local copy")
 
 
 def is_release(version: str | None) -> bool:

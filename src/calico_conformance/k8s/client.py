@@ -83,6 +83,15 @@ def check_kubeconfig(path: str) -> None:
 def connect(kubeconfig: str | None = None, context: str | None = None, *,
             timeout: float = 10.0) -> "Kube":
     """A client for the cluster of ``context`` in ``kubeconfig`` that has answered /version."""
+    api, path = api_client(kubeconfig, context)
+    kube = Kube(api, kubeconfig=path, context=context, timeout=timeout)
+    kube.version()
+    return kube
+
+
+def api_client(kubeconfig: str | None = None, context: str | None = None):
+    """-> (the kubernetes ApiClient of ``context`` in ``kubeconfig``, the path used), loaded but
+    not yet used: nothing is contacted. Every bad kubeconfig is a one-line ``TargetError``."""
     from kubernetes import client, config
     path = require_kubeconfig(kubeconfig)
     check_kubeconfig(path)
@@ -106,9 +115,7 @@ def connect(kubeconfig: str | None = None, context: str | None = None, *,
     except (TypeError, AttributeError, KeyError, IndexError) as exc:   # a field of the wrong shape
         raise TargetError(f"kubeconfig {path} is malformed ({type(exc).__name__}: "
                           f"{redact_text(str(exc))[:120]}); compare it with `kubectl config view`") from None
-    kube = Kube(api, kubeconfig=path, context=context, timeout=timeout)
-    kube.version()
-    return kube
+    return api, path
 
 
 class Kube:

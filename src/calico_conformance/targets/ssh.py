@@ -23,28 +23,77 @@ def add_options(parser) -> None:
     g.addoption("--inventory", default=None, metavar="FILE", help="--target ssh: YAML inventory of the nodes")
 
 
+MAX_INVENTORY_BYTES = 4 << 20     # thousands of nodes fit in a few hundred KiB
+# Each key of a node entry (and of `defaults`, `client`) and the types it may have.
+KEY_TYPES = {"name": str, "host": str, "user": str, "port": int, "identity_file": str, "sudo": bool,
+             "options": dict, "address": str, "address6": str}
+
+
 def load_inventory(path: str) -> dict:
+    """The inventory file, checked key by key: every problem is one ``UsageError`` line."""
     import yaml
     from calico_conformance.errors import UsageError
     if not path:
         raise UsageError("--target ssh needs --inventory FILE (a YAML list of nodes; see docs/real-clusters.md)")
     try:
-        with open(path) as f:
-            inv = yaml.safe_load(f)
+        with open(path, "rb") as f:
+            data = f.read(MAX_INVENTORY_BYTES + 1)
+        if len(data) > MAX_INVENTORY_BYTES:
+            raise UsageError(f"inventory {path} is larger than {MAX_INVENTORY_BYTES >> 20} MiB; "
+                             "is it the right file?")
+        inv = yaml.load(data, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except IsADirectoryError:
+        raise UsageError(f"inventory {path} is a directory; give the path of a YAML file") from None
     except OSError as exc:
         raise UsageError(f"cannot read inventory {path}: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise UsageError(f"inventory {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    except (yaml.YAMLError, RecursionError, ValueError, TypeError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UsageError(f"inventory {path} is not valid YAML: {first}") from None
     if not isinstance(inv, dict) or not isinstance(inv.get("nodes"), list) or not inv["nodes"]:
         raise UsageError(f"inventory {path} needs a `nodes:` list of {{name, host}} entries")
+    for key in ("kubeconfig", "context"):
+        if inv.get(key) is not None and not isinstance(inv[key], str):
+            raise UsageError(f"inventory {path}: `{key}` must be text")
+    for where in ("defaults", "client"):
+        if inv.get(where) is not None:
+            _check_entry(path, where, inv[where], NODE_KEYS - {"name"} | ({"address", "address6"}
+                                                                           if where == "client" else set()))
+    if isinstance(inv.get("client"), dict) and not inv["client"].get("host"):
+        raise UsageError(f"inventory {path}: client needs a `host`")
     for i, node in enumerate(inv["nodes"]):
         if not isinstance(node, dict) or not node.get("name"):
             raise UsageError(f"inventory {path}: nodes[{i}] needs a `name` (the Kubernetes node name)")
         unknown = set(node) - NODE_KEYS
         if unknown:
-            raise UsageError(f"inventory {path}: nodes[{i}] has unknown keys {sorted(unknown)}; "
+            raise UsageError(f"inventory {path}: nodes[{i}] has unknown keys {sorted(map(str, unknown))}; "
                              f"allowed: {sorted(NODE_KEYS)}")
+        _check_entry(path, f"nodes[{i}]", node, NODE_KEYS)
     return inv
+
+
+def _check_entry(path: str, where: str, entry, allowed: set) -> None:
+    from calico_conformance.errors import UsageError
+    if not isinstance(entry, dict):
+        raise UsageError(f"inventory {path}: `{where}` must be a mapping of {sorted(allowed)}")
+    unknown = set(entry) - allowed
+    if unknown:
+        raise UsageError(f"inventory {path}: {where} has unknown keys {sorted(map(str, unknown))}; "
+                         f"allowed: {sorted(allowed)}")
+    for key, value in entry.items():
+        want = KEY_TYPES[key]
+        if value is None and key not in ("name",):
+            continue
+        if not isinstance(value, want) or (want is int and isinstance(value, bool)):
+            raise UsageError(f"inventory {path}: {where}.{key} must be {_TYPE_WORDS[want]}, "
+                             f"not {type(value).__name__}")
+        if key == "port" and not 1 <= value <= 65535:
+            raise UsageError(f"inventory {path}: {where}.port {value} is not a TCP port (1-65535)")
+        if key == "options" and not all(isinstance(k, str) and isinstance(v, (str, int, bool))
+                                        for k, v in value.items()):
+            raise UsageError(f"inventory {path}: {where}.options must map ssh option names to values")
+
+
+_TYPE_WORDS = {str: "text", int: "a whole number", bool: "true or false", dict: "a mapping"}
 
 
 def _executor(entry: dict, defaults: dict, fallback_host: str | None):
