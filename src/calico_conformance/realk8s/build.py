@@ -116,7 +116,7 @@ def _binary_name(package: str) -> str:
     return parts[-2] if len(parts) > 1 and re.fullmatch(r"v\d+", parts[-1]) else parts[-1]
 
 
-CRD_FILES = ("libcalico-go/config/crd", "manifests/operator-crds.yaml")
+CRD_FILES = ("libcalico-go/config/crd", "manifests/operator-crds.yaml", "manifests/tigera-operator.yaml")
 
 
 def crd_dir(cache: Cache) -> Path:
@@ -125,7 +125,7 @@ def crd_dir(cache: Cache) -> Path:
 
 def _crds(cache: Cache, out: Outcome, progress) -> None:
     dest = crd_dir(cache)
-    if (dest / ".complete").exists():
+    if (dest / ".complete").exists() and (dest / "operator" / "tigera-operator.yaml").exists():
         out.cached.append("calico-crds")
         progress(f"calico-crds: in the cache ({dest})")
         return
@@ -139,7 +139,8 @@ def _crds(cache: Cache, out: Outcome, progress) -> None:
             (tmp / sub).mkdir()
         for crd in sorted((src / CRD_FILES[0]).glob("*.yaml")):
             shutil.copyfile(crd, tmp / "calico" / crd.name)
-        shutil.copyfile(src / CRD_FILES[1], tmp / "operator" / "operator-crds.yaml")
+        for manifest in CRD_FILES[1:]:
+            shutil.copyfile(src / manifest, tmp / "operator" / Path(manifest).name)
         (tmp / ".complete").write_text(f"{versions.CALICO_MODULE}@{versions.CALICO_CRDS}\n")
         shutil.rmtree(dest, ignore_errors=True)
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -147,8 +148,8 @@ def _crds(cache: Cache, out: Outcome, progress) -> None:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     out.built.append("calico-crds")
-    progress(f"calico-crds: {len(list((dest / 'calico').glob('*.yaml')))} Calico CRDs and the operator's "
-             f"operator-crds.yaml in {dest}")
+    progress(f"calico-crds: {len(list((dest / 'calico').glob('*.yaml')))} Calico CRDs, the operator's "
+             f"operator-crds.yaml and tigera-operator.yaml in {dest}")
 
 
 def felix_blocker(progress) -> str:

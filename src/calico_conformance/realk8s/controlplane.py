@@ -143,6 +143,8 @@ class ControlPlane:
             # No controller-manager creates the `default` ServiceAccount in new namespaces, so the
             # admission plugin that requires it would refuse every Pod.
             "--disable-admission-plugins", "ServiceAccount",
+            # as kubeadm sets it: calico-node, kube-proxy and the suite's node agents are privileged
+            "--allow-privileged=true",
             *self.extra_args])
         self._write_kubeconfig(c)
         self._ctx = ssl.create_default_context(cafile=str(c.ca))
