@@ -59,7 +59,7 @@ def test_a_defect_makes_the_run_not_conformant_and_its_check_comes_first_with_th
 @needs_root
 def test_a_run_where_nothing_could_be_checked_is_incomplete(tmp_path):
     proc, record = run(tmp_path, "-k", "test_dsr")
-    assert proc.returncode == 0 and record["verdict"] == "incomplete"
+    assert proc.returncode == 4 and record["verdict"] == "incomplete" and record["exit_code"] == 4
     assert outcomes(record) == {"EBPF-DSR-DIRECT-RETURN": "skipped"}
 
 

@@ -1,12 +1,21 @@
 """The check catalog (conformance/catalog.yaml): stable IDs tied to the statements they verify."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import yaml
 
+# The older document is Jekyll source: its statements say {{ site.prodname }} where the page says Calico.
+_JEKYLL_VARS = {"site.prodname": "Calico", "site.prodnamedash": "calico", "site.nodecontainer": "calico/node"}
+_JEKYLL = re.compile(r"\{\{\s*([a-z_.]+)\s*\}\}")
+
+
+def render_text(text: str) -> str:
+    """A statement as the rendered page reads it: Jekyll variables replaced by their values."""
+    return _JEKYLL.sub(lambda m: _JEKYLL_VARS.get(m.group(1), m.group(0)), text)
 
 
 @dataclass(frozen=True)
@@ -35,7 +44,8 @@ def load(path: Path | None = None) -> dict[str, Check]:
     path = path or catalog_path()
     data = yaml.safe_load(path.read_text())
     return {cid: Check(id=cid, title=c["title"], test=c["test"],
-                       verifies=tuple(Statement(**s) for s in c["verifies"]),
+                       verifies=tuple(Statement(s["doc"], str(s["versions"]), render_text(s["statement"]))
+                                      for s in c["verifies"]),
                        how=c["how"], remediation=c["remediation"])
             for cid, c in data["checks"].items()}
 

@@ -40,6 +40,16 @@ def pytest_addoption(parser):
     group.addoption("--summary-json", default=None, metavar="PATH",
                     help="write the run as one JSON record: facts, every check's verdict and reason, "
                          "the overall verdict (`calico-conformance run` writes reports/summary.json)")
+    group.addoption("--report-html", default=None, metavar="PATH",
+                    help="write the suite's own HTML report (rendered from the summary record; needs "
+                         "--summary-json). pytest-html's --html works as well")
+    group.addoption("--report-junit", default=None, metavar="PATH",
+                    help="write a JUnit file that validates against the Jenkins JUnit schema, one "
+                         "testcase per check named by its ID (needs --summary-json)")
+    from calico_conformance.console import MODES
+    group.addoption("--cc-console", default="off", choices=MODES,
+                    help="lines: one line per check and the verdict (what `calico-conformance run` "
+                         "shows); quiet: the verdict line only; off: pytest's own output")
     targets.add_all_options(parser)
 
 
@@ -72,9 +82,17 @@ def pytest_configure(config):
                                     "choose another with --evidence-dir") from None
     if not hasattr(config, "workerinput"):     # the process that writes the reports
         from calico_conformance.summary import RunSummary
-        summary_path = config.getoption("summary_json")
-        config.pluginmanager.register(RunSummary(Path(summary_path) if summary_path else None, FACTS_KEY),
-                                      "cc-summary")
+        path = lambda name: Path(config.getoption(name)) if config.getoption(name) else None
+        summary_path = path("summary_json")
+        config.pluginmanager.register(RunSummary(
+            summary_path, FACTS_KEY, html=path("report_html") if summary_path else None,
+            junit=path("report_junit") if summary_path else None,
+            evidence_root=evidence_root(config).resolve(), owns_exit=_runs_suite(config),
+            options=list(config.invocation_params.args)), "cc-summary")
+        mode = config.getoption("cc_console")
+        if mode != "off":
+            from calico_conformance.console import Console
+            config.pluginmanager.register(Console(config, mode), "cc-console")
     # SIGTERM (CI cancelling a job) gets the same orderly tear-down as Ctrl-C.
     try:
         signal.signal(signal.SIGTERM, _interrupt)
@@ -96,7 +114,7 @@ def _runs_suite(config) -> bool:
 
 
 def _interrupt(signum, frame):
-    raise KeyboardInterrupt(f"signal {signum}")
+    raise KeyboardInterrupt("SIGTERM")
 
 
 def _option(config, name):
@@ -113,7 +131,19 @@ def pytest_collection_finish(session):
     if config.option.collectonly or TARGET_KEY in config.stash or hasattr(config, "workerinput"):
         return
     if any("target" in getattr(item, "fixturenames", ()) for item in session.items):
-        build_target(config)
+        import time
+        from calico_conformance.console import progress
+        progress(config, f"building target {config.getoption('target')} ...")
+        started = time.perf_counter()
+        try:
+            tgt = build_target(config)
+        except pytest.UsageError as exc:
+            collector = config.pluginmanager.get_plugin("cc-summary")
+            if collector is not None:
+                collector.start_error = str(exc).removeprefix("calico-conformance: ")
+            raise
+        progress(config, f"target {tgt.name} ready in {time.perf_counter() - started:.2f} s: "
+                         f"{len(list(tgt.nodes()))} nodes")
 
 
 def pytest_collection_modifyitems(config, items):
@@ -137,7 +167,25 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
     final = report.when == "call" or (report.when == "setup" and not report.passed)
-    if not final or not item.config.pluginmanager.hasplugin("html"):
+    if not final:
+        return
+    # The evidence and the probed path travel on the report (xdist carries them to the
+    # controller), for summary.json and the report rendered from it.
+    ev = item.stash.get(EVIDENCE_KEY, None)
+    if ev is not None and ev.items:
+        report.cc_evidence = ev.as_dict()
+    funcargs = getattr(item, "funcargs", {}) or {}
+    for name in ("nodeport", "nodeport6"):
+        obs = funcargs.get(name)
+        if obs is not None and hasattr(obs, "connections"):
+            from calico_conformance.report.path import describe
+            tables = "\n".join(i["body"] for i in getattr(report, "cc_evidence", []) if i["kind"] == "table")
+            try:
+                report.cc_path = describe(obs, tables)
+            except Exception as exc:    # a picture must never cost the verdict
+                report.cc_path = {"error": f"could not follow the connection: {exc}"}
+            break
+    if not item.config.pluginmanager.hasplugin("html"):
         return
     from pytest_html import extras
     html_path = getattr(item.config.option, "htmlpath", None)
@@ -181,8 +229,8 @@ def pytest_html_results_summary(prefix, summary, postfix, session):
     from calico_conformance.summary import VERDICT_NOTES
     collector = session.config.pluginmanager.get_plugin("cc-summary")
     if collector is not None:
-        overall = collector.verdict()
-        prefix.append(verdict_html(overall, VERDICT_NOTES[overall], collector.counts()))
+        overall, why = collector.judge(session.exitstatus if isinstance(session.exitstatus, int) else 0)
+        prefix.append(verdict_html(overall, f"{VERDICT_NOTES[overall]}: {why}", collector.counts()))
     props = session.config.stash.get(FACTS_KEY, None) or {}
     if props.get("lab_notice"):
         prefix.append(notice_html(props["lab_notice"]))
@@ -196,8 +244,10 @@ def pytest_html_report_title(report):
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    from calico_conformance.console import terminal_summary
+    terminal_summary(terminalreporter, config)
     props = config.stash.get(FACTS_KEY, None)
-    if not props:
+    if not props or config.getoption("cc_console") != "off":
         return
     tr = terminalreporter
     tr.section("calico-conformance")

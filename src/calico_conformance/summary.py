@@ -1,25 +1,33 @@
 """summary.json: the run as one machine-readable record, for CI gates and certification records
-(which target, Calico, Kubernetes, distribution and node kernels; every check's verdict and why;
-the overall verdict). JUnit carries the same facts, spread over XML properties; this is the one
-file a pipeline can read with `jq .verdict`.
+(which target, Calico, Kubernetes, distribution and node kernels; every check's verdict, why, its
+statements and evidence; the overall verdict and the exit code). The HTML report and junit.xml are
+rendered from this record, so the three and the exit code cannot disagree.
 
 The record is written by the process that writes the reports (the xdist controller), from the
-test reports it receives, so it is the same with or without ``-n``."""
+test reports it receives, so it is the same with or without ``-n``. It is written atomically."""
 from __future__ import annotations
 
 import datetime
 import json
+import re
 from dataclasses import asdict
 from pathlib import Path
 
 import pytest
 
+from calico_conformance.atomic import write_atomic
+
 SCHEMA = "calico-conformance/run/v1"
 VERDICT_NOTES = {
     "conformant": "every check passed or was skipped with a reason",
     "not conformant": "at least one check failed",
-    "incomplete": "no check could run",
+    "unsupported": "the cluster's set-up is one the documents call unsupported (a support-matrix check failed)",
+    "incomplete": "not every check could run, so the run proves nothing either way",
+    "interrupted": "the run was stopped before every check ran",
 }
+# The documented exit codes of `calico-conformance run` (and of plain pytest on the suite).
+EXIT_CODES = {"conformant": 0, "not conformant": 1, "unsupported": 3, "incomplete": 4, "interrupted": 130}
+USAGE_EXIT = 2
 
 
 def verdict(passed: int, failed: int) -> str:
@@ -37,65 +45,258 @@ def _reason(report) -> str:
     return asserted[0] if asserted else plain[0] if plain else ""
 
 
+def _details(report) -> str:
+    """The whole failure text of a check's own failure (pytrace=False), for the report's card."""
+    if not report.failed:
+        return ""
+    text = getattr(report, "longreprtext", "") or ""
+    return text if len(text) < 20000 else text[:20000] + "\n..."
+
+
 def _nodes(facts: dict) -> list[dict]:
     from calico_conformance.targets.base import NodeFacts
     return [asdict(NodeFacts.from_property(k, v)) for k, v in sorted(facts.items()) if k.startswith("node.")]
 
 
-class RunSummary:
-    """A pytest plugin object: collects the final report of each test, writes the record (when
-    given a path); the HTML report's verdict line reads its counts too."""
+_CITED = re.compile(r"^\[(?P<doc>[^,\]]+),\s*(?:Calico\s+)?(?P<versions>[^\]]+)\]\s*(?P<statement>.*)$", re.S)
 
-    def __init__(self, path: Path | None, facts_key):
+
+def statements(verifies: str) -> list[dict]:
+    """'[doc, Calico versions] statement | ...' as records."""
+    out = []
+    for part in (p.strip() for p in verifies.split(" | ") if p.strip()):
+        m = _CITED.match(part)
+        out.append(m.groupdict() if m else {"doc": "", "versions": "", "statement": part})
+    return out
+
+
+def check_id_of(nodeid: str) -> str:
+    """A check's ID from its test id alone (what an xdist controller knows of a check not run)."""
+    from calico_conformance import catalog
+    param = re.search(r"\[([A-Z][A-Z0-9-]+)\]$", nodeid)
+    if param:
+        return param.group(1)
+    func = nodeid.split("::")[-1].split("[")[0]
+    return next((c.id for c in catalog.load().values() if c.test == func), nodeid)
+
+
+def promise(entry: dict) -> str:
+    """The verdict phrased as what was promised: met, not met, not checked."""
+    title, outcome = entry.get("title") or entry["id"], entry.get("outcome")
+    if entry["id"].startswith("SUP-"):
+        severity = entry.get("severity", "")
+        if outcome == "failed":
+            return f"Found, and unsupported by Calico {entry.get('calico_version_row', '')}: {title}".replace("  ", " ")
+        if outcome in ("skipped", "not run"):
+            return f"Not checked: {title}"
+        if severity in ("warning", "info"):
+            return f"Found, supported{' with a caveat' if severity == 'warning' else ''}: {title}"
+        return f"Not found: {title}"
+    return {"passed": f"Met: {title}", "failed": f"Not met: {title}"}.get(outcome, f"Not checked: {title}")
+
+
+class RunSummary:
+    """A pytest plugin object: collects the final report of each check, then writes the record
+    (when given a path) and the reports rendered from it, and sets the run's exit code."""
+
+    def __init__(self, path: Path | None, facts_key, *, html: Path | None = None, junit: Path | None = None,
+                 evidence_root: Path | None = None, owns_exit: bool = False, options: list[str] | None = None):
         self.path, self.facts_key = path, facts_key
+        self.html, self.junit, self.evidence_root = html, junit, evidence_root
+        self.owns_exit, self.options = owns_exit, list(options or [])
         self.checks: dict[str, dict] = {}
+        self.expected: dict[str, str] = {}           # nodeid -> check ID of every selected check
+        self.interrupted: str | None = None
+        self.start_error: str | None = None
+        self.last_record: dict | None = None
         self.started = datetime.datetime.now(datetime.timezone.utc)
 
+    # ---- what was selected ------------------------------------------------------------
+    def pytest_collection_finish(self, session):
+        for item in session.items:
+            marker = item.get_closest_marker("check")
+            self.expected[item.nodeid] = marker.args[0] if marker else check_id_of(item.nodeid)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node, ids):
+        if not self.expected:
+            self.expected = {nodeid: check_id_of(nodeid) for nodeid in ids}
+
+    def pytest_keyboard_interrupt(self, excinfo):
+        text = str(excinfo.value).strip()
+        if text == "SIGTERM":
+            self.interrupted = "interrupted by SIGTERM (a CI cancel or `kill`)"
+        elif text and "keyboard-interrupt" not in text:
+            self.interrupted = f"interrupted: {text}"
+        else:
+            self.interrupted = "interrupted by Ctrl-C (SIGINT)"
+
+    # ---- each check's outcome ---------------------------------------------------------
     def pytest_runtest_logreport(self, report):
         final = report.when == "call" or (report.when == "setup" and not report.passed) or \
             (report.when == "teardown" and report.failed)
         if not final:
             return
         props = dict(report.user_properties)
+        cid = props.get("check_id") or self.expected.get(report.nodeid) or check_id_of(report.nodeid)
         entry = self.checks.setdefault(report.nodeid, {
-            "id": props.get("check_id", report.nodeid), "title": props.get("check_title", ""),
+            "id": cid, "title": props.get("check_title", ""),
             # packet checks cite the catalog's statements; support-matrix checks their rule's
             "verifies": props.get("verifies") or props.get("support_statement", ""),
             "test": report.nodeid})
-        for key in ("calico_version_row", "support_severity", "support_evidence", "support_note"):
+        for key in ("calico_version_row", "support_severity", "support_note"):
             if key in props:
                 entry[key.removeprefix("support_")] = props[key]
+        if props.get("support_evidence"):     # what a support-matrix check found, line by line
+            entry["found"] = [s for s in str(props["support_evidence"]).split(" | ") if s]
+            entry["evidence"] = [{"title": "what the suite found", "kind": "text",
+                                  "body": "\n".join(entry["found"]), "capture": None}]
+        if props.get("remediation"):
+            entry["remediation"] = props["remediation"]
+        if getattr(report, "cc_evidence", None):
+            entry["evidence"] = report.cc_evidence
+        if getattr(report, "cc_path", None):
+            entry["path"] = report.cc_path
         if entry.get("outcome") == "failed":
             return                                    # a teardown after a failed call keeps the failure
         entry["outcome"] = "failed" if report.failed else report.outcome
         entry["reason"] = _reason(report) if not report.passed else ""
+        entry["details"] = _details(report)
         entry["duration_s"] = round(report.duration, 4)
 
+    # ---- the verdict ------------------------------------------------------------------
     def counts(self) -> dict[str, int]:
-        return {k: sum(1 for c in self.checks.values() if c["outcome"] == k) for k in ("passed", "failed", "skipped")}
+        out = {k: sum(1 for c in self.checks.values() if c["outcome"] == k) for k in ("passed", "failed", "skipped")}
+        out["not_run"] = sum(1 for nodeid in self.expected if nodeid not in self.checks)
+        return out
+
+    def judge(self, exitstatus: int = 0) -> tuple[str, str]:
+        """(verdict, why)."""
+        counts = self.counts()
+        total = len(self.expected) or len(self.checks)
+        if self.start_error:
+            return "incomplete", f"the run did not start: {self.start_error}"
+        if self.interrupted or exitstatus == pytest.ExitCode.INTERRUPTED:
+            why = self.interrupted or "interrupted"
+            done = counts["passed"] + counts["failed"] + counts["skipped"]
+            return "interrupted", f"{why} after {done} of {total} checks; {counts['not_run']} never ran"
+        if exitstatus == pytest.ExitCode.INTERNAL_ERROR:
+            return "incomplete", "the suite hit an internal error (a bug: please report it with the output)"
+        if exitstatus == pytest.ExitCode.USAGE_ERROR:
+            return "incomplete", "the run did not start: usage or environment error"
+        if not total:
+            return "incomplete", "no checks were collected"
+        failed = [c for c in self.checks.values() if c["outcome"] == "failed"]
+        if any(not c["id"].startswith("SUP-") for c in failed):
+            return "not conformant", f"{len(failed)} of {total} checks failed"
+        if failed:
+            return "unsupported", f"{len(failed)} support-matrix checks failed: " + ", ".join(c["id"] for c in failed)
+        if counts["not_run"]:
+            return "incomplete", f"{counts['not_run']} of {total} checks never ran"
+        if not counts["passed"]:
+            return "incomplete", f"every one of the {total} checks was skipped: nothing could be checked"
+        return "conformant", f"{counts['passed']} checks passed, {counts['skipped']} skipped with a reason"
 
     def verdict(self) -> str:
-        counts = self.counts()
-        return verdict(counts["passed"], counts["failed"])
+        return self.judge()[0]
 
-    @pytest.hookimpl(trylast=True)
-    def pytest_sessionfinish(self, session, exitstatus):
-        if self.path is None:
-            return
+    def record(self, session, exitstatus: int) -> dict:
         facts = session.config.stash.get(self.facts_key, None) or {}
+        overall, why = self.judge(exitstatus)
         checks = list(self.checks.values())
-        counts, overall = self.counts(), self.verdict()
-        record = {
+        for nodeid, cid in self.expected.items():
+            if nodeid not in self.checks:
+                checks.append({"id": cid, "title": "", "verifies": "", "test": nodeid, "outcome": "not run",
+                               "reason": "never ran: " + (self.interrupted or ("the run did not start" if self.start_error
+                                                                            else "the run stopped early")),
+                               "duration_s": 0.0})
+        _fill_from_catalogs(checks)
+        order = {"failed": 0, "not run": 1, "skipped": 2, "passed": 3}
+        from calico_conformance.redact import redact_text
+        return {
             "schema": SCHEMA,
-            "verdict": overall, "verdict_means": VERDICT_NOTES[overall],
+            "verdict": overall, "verdict_means": VERDICT_NOTES[overall], "why": why,
+            "exit_code": EXIT_CODES[overall] if not self.start_error else USAGE_EXIT,
+            "final": True,
             "lab": bool(facts.get("lab_notice")), "notice": facts.get("lab_notice", ""),
             "started": self.started.isoformat(timespec="seconds"),
             "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "pytest_exit_status": int(exitstatus),
+            "suite": {"version": _suite_version(), "options": [redact_text(a) for a in self.options]},
             "target": {k: v for k, v in facts.items() if not k.startswith(("node.", "lab_notice"))},
             "nodes": _nodes(facts),
-            "counts": counts,
-            "checks": sorted(checks, key=lambda c: (c["outcome"] != "failed", c["id"])),
+            "counts": self.counts(),
+            "checks": sorted(checks, key=lambda c: (order.get(c["outcome"], 9), c["id"])),
+            "evidence_dir": str(self.evidence_root) if self.evidence_root else "",
         }
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_text(json.dumps(record, indent=2) + "\n")
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session, exitstatus):
+        if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED and not self.expected:
+            return          # `calico-conformance run` says so in one line; nothing to record
+        rec = self.last_record = self.record(session, exitstatus)
+        if self.path is not None:
+            junit = self.junit
+            if self.start_error and junit is not None:    # no testcases for a run that never started
+                Path(junit).unlink(missing_ok=True)
+                junit = None
+            write_record(self.path, rec, html=self.html, junit=junit)
+        if self.owns_exit:
+            session.exitstatus = rec["exit_code"]
+
+
+def write_record(path: Path, rec: dict, *, html: Path | None = None, junit: Path | None = None) -> None:
+    """summary.json, then the reports rendered from it (each atomically)."""
+    write_atomic(path, json.dumps(rec, indent=2) + "\n")
+    if html is not None:
+        from calico_conformance.report.html import render
+        write_atomic(html, render(rec, base=Path(html).resolve().parent))
+    if junit is not None:
+        from calico_conformance.report.junit import render as junit_xml
+        write_atomic(junit, junit_xml(rec))
+
+
+def _fill_from_catalogs(checks: list[dict]) -> None:
+    """Statements, titles and remediations from the catalogs, so every record is whole (a check
+    not run has only its ID; a passed support check carries no remediation of its own)."""
+    from calico_conformance import catalog
+    from calico_conformance.support import matrix
+    cat = catalog.load()
+    try:
+        sup = {e.id: e for e in matrix.load().entries}
+    except Exception:       # the matrix is the lead's data: a broken one must not lose the record
+        sup = {}
+    for c in checks:
+        known = cat.get(c["id"])
+        if known:
+            c["title"] = c.get("title") or known.title
+            c["verifies"] = c.get("verifies") or known.cited()
+            c.setdefault("remediation", known.remediation)
+            c["statements"] = [vars(s) for s in known.verifies]
+        elif c["id"] in sup:
+            c["title"] = c.get("title") or sup[c["id"]].title
+            c.setdefault("remediation", sup[c["id"]].remediation)
+            c["statements"] = statements(c.get("verifies", ""))
+        else:
+            c["statements"] = statements(c.get("verifies", ""))
+        for s in c["statements"]:
+            s["statement"] = catalog.render_text(s["statement"])
+        c["verifies"] = catalog.render_text(c.get("verifies", ""))
+        c["promise"] = promise(c)
+
+
+def _suite_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version("calico-conformance")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def placeholder(why: str, *, exit_code: int | None = None) -> dict:
+    """The record a run leaves before it has a verdict (and a failed start after): never conformant."""
+    now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    return {"schema": SCHEMA, "verdict": "incomplete", "verdict_means": VERDICT_NOTES["incomplete"],
+            "why": why, "exit_code": exit_code, "final": exit_code is not None, "lab": False, "notice": "",
+            "started": now, "finished": now if exit_code is not None else "", "target": {}, "nodes": [],
+            "counts": {"passed": 0, "failed": 0, "skipped": 0, "not_run": 0}, "checks": []}

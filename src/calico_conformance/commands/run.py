@@ -1,10 +1,12 @@
-"""`calico-conformance run`: the conformance suite with reports, i.e. pytest with good defaults."""
+"""`calico-conformance run`: the conformance suite with reports, i.e. pytest with good defaults,
+one run per reports directory, and a verdict that the reports and the exit code agree on."""
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
-from calico_conformance.paths import suite_dir
+from calico_conformance.paths import plugin_args, suite_dir
 
 NAME = "run"
 HELP = "run the conformance suite and write JUnit + HTML reports (any pytest option works too)"
@@ -22,40 +24,90 @@ Common options:
   --lab-dataplane NAME     dataplane the lab emulates; `--lab-dataplane list` lists them
   --lab-inject PROGRAM     run PROGRAM with the lab as JSON on stdin before the checks
   --calico-version V       hold the cluster to the documents of this Calico version
-  --reports-dir DIR        where reports go (default: reports)
+  --reports-dir DIR        where reports go (default: reports); one run at a time per directory
+  --bundle DIR|FILE.tar.gz also write the certification bundle (reports, captures, node facts,
+                           Felix settings, suite version and options, SUMMARY.md), secrets removed
+  --quiet                  print only the verdict line
+  -v                       pytest's own output (one line per test, tracebacks)
   -k EXPR, -n auto, ...    any pytest option (selection, xdist workers, ...)
   --help-all               every option, with pytest's own
 
-Exit codes: 0 all checks passed or were skipped with a reason, 1 a check failed,
-2 usage error or interrupted, 3 internal error.
+Exit codes (the same with and without -n; summary.json says the same in `verdict`/`exit_code`):
+  0   conformant: every check passed or was skipped with a reason
+  1   not conformant: a check failed
+  2   usage or environment error: bad option, not root, unreachable target, reports
+      directory in use; the run did not start (summary.json: incomplete, "did not start")
+  3   unsupported cluster: only support-matrix (SUP-*) checks failed
+  4   incomplete: nothing could be checked (every check skipped) or some checks never ran
+  130 interrupted: Ctrl-C or SIGTERM (summary.json: interrupted, with why)
 """
+
+EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
 
 
 def configure(parser):   # only for `calico-conformance --help`; argv goes to pytest untouched
     pass
 
 
-def pytest_args(argv: list[str]) -> list[str]:
-    reports = Path("reports")
+def _take(args: list[str], name: str) -> str | None:
+    """Remove `name VALUE` / `name=VALUE` from args; its value."""
+    from calico_conformance.errors import UsageError
+    for i, arg in enumerate(args):
+        if arg == name:
+            if i + 1 >= len(args) or args[i + 1].startswith("-"):
+                raise UsageError(f"{name} needs a value")
+            value = args[i + 1]
+            del args[i:i + 2]
+            return value
+        if arg.startswith(name + "="):
+            del args[i]
+            return arg.split("=", 1)[1]
+    return None
+
+
+def _verbose(args: list[str]) -> bool:
+    return any(a in ("-v", "-vv", "-vvv", "--verbose") for a in args)
+
+
+def split_args(argv: list[str]) -> tuple[list[str], Path, str | None, str]:
+    """(pytest's argv, the reports directory, the bundle destination, console mode)."""
     args = list(argv)
-    if "--reports-dir" in args:
-        i = args.index("--reports-dir")
-        if i + 1 >= len(args):
-            from calico_conformance.errors import UsageError
-            raise UsageError("--reports-dir needs a directory")
-        reports = Path(args[i + 1])
-        del args[i:i + 2]
+    reports = Path(_take(args, "--reports-dir") or "reports")
+    bundle = _take(args, "--bundle")
+    mode = "lines"
+    for quiet in ("--quiet", "-q"):
+        while quiet in args:
+            args.remove(quiet)
+            mode = "quiet"
+    if _verbose(args):
+        mode = "off"
+    return args, reports, bundle, mode
+
+
+def pytest_args(argv: list[str]) -> list[str]:
+    args, reports, _, mode = split_args(argv)
+    return _pytest_args(args, reports, mode)
+
+
+def _pytest_args(args: list[str], reports: Path, mode: str) -> list[str]:
     # The plugin by name (a no-op where its pytest11 entry point already loaded it), and the
     # settings pyproject.toml gives a clone: an installed copy runs from anywhere, with no ini file.
-    defaults = ["-v", "-rfEs", "-p", "no:cacheprovider", "-p", "calico_conformance.plugin",
+    defaults = ["-p", "no:cacheprovider", *plugin_args(),
                 "-o", "junit_family=xunit1", "-o", "render_collapsed=none",
                 "-W", "ignore::DeprecationWarning:scapy.*"]
-    if not any(a.startswith("--junitxml") or a.startswith("--junit-xml") for a in args):
-        defaults.append(f"--junitxml={reports / 'junit.xml'}")
-    if not any(a.startswith("--html") for a in args):
-        defaults += [f"--html={reports / 'report.html'}", "--self-contained-html"]
-    if not any(a.startswith("--summary-json") for a in args):
-        defaults.append(f"--summary-json={reports / 'summary.json'}")
+    if mode == "off":
+        defaults += ["-rfEs"]
+    else:
+        # our console prints a line per check; pytest keeps its closing count line only
+        defaults += ["-q", "--tb=no", "-rN", "-p", "no:warnings", f"--cc-console={mode}"]
+        if mode == "quiet":
+            defaults += ["-q"]
+    defaults += [f"--summary-json={reports / 'summary.json'}", f"--report-html={reports / 'report.html'}",
+                 f"--report-junit={reports / 'junit.xml'}"]
+    if not any(a.startswith("--evidence-dir") for a in args):
+        defaults.append(f"--evidence-dir={reports / 'evidence'}")
+    if any(a.startswith("--html") for a in args) and "--self-contained-html" not in args:
+        defaults.append("--self-contained-html")      # pytest-html on request, still one file
     # Checks named by path (conformance/test_x.py::test_y) replace the whole suite; any other
     # word is some option's value (`--lab-inject ./inject.sh`), never a place to collect from.
     if not any(_inside_suite(a) for a in args if not a.startswith("-")):
@@ -69,18 +121,93 @@ def _inside_suite(arg: str) -> bool:
     return path.exists() and (path == suite or suite in path.parents)
 
 
+def _finish_unstarted(reports: Path, why: str, code: int) -> None:
+    """A run that ended before pytest wrote its record: say so, never leave an earlier verdict."""
+    from calico_conformance.atomic import write_atomic
+    from calico_conformance.summary import placeholder
+    path = reports / "summary.json"
+    try:
+        current = json.loads(path.read_text())
+    except (OSError, ValueError):
+        current = {}
+    if current.get("final"):
+        return
+    rec = placeholder(why, exit_code=code)
+    if code == EXIT_INTERRUPTED:
+        rec["verdict"], rec["verdict_means"] = "interrupted", "the run was stopped before every check ran"
+    write_atomic(path, json.dumps(rec, indent=2) + "\n")
+    (reports / "report.html").unlink(missing_ok=True)
+    (reports / "junit.xml").unlink(missing_ok=True)
+
+
 def run(argv: list[str]) -> int:
     if "-h" in argv or "--help" in argv:
         print(USAGE)
         return 0
     if "--help-all" in argv:
-        argv = ["--help"]
+        import pytest
+        return int(pytest.main(["-p", "calico_conformance.plugin", "--help"]))
+    from calico_conformance.errors import UsageError
+    from calico_conformance.reports_dir import ReportsLock, clear_reports
+    try:
+        args, reports, bundle, mode = split_args(argv)
+        from calico_conformance.suite_options import check_report_files, check_reports_dir, check_suite_options
+        check_suite_options(args)        # issue 13: a bad value is one line, not pytest's usage text
+        check_reports_dir(reports)
+        check_report_files(args)
+        if "--lab-dataplane" in args and args[args.index("--lab-dataplane") + 1:][:1] == ["list"] \
+                or "--lab-dataplane=list" in args:
+            import pytest
+            return int(pytest.main(_pytest_args(args, reports, mode)) or 0)
+        lock = ReportsLock(reports).acquire()
+    except UsageError as exc:
+        print(f"calico-conformance: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        return _run_locked(args, reports, bundle, mode)
+    except KeyboardInterrupt:
+        _finish_unstarted(reports, "interrupted by Ctrl-C (SIGINT) while the run was starting", EXIT_INTERRUPTED)
+        print("calico-conformance: verdict: INTERRUPTED - while starting (exit 130)", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        lock.release()
+
+
+def _run_locked(args, reports: Path, bundle: str | None, mode: str) -> int:
+    import signal
+
+    from calico_conformance.atomic import write_atomic
+    from calico_conformance.reports_dir import clear_reports
+    from calico_conformance.summary import placeholder
+    evidence = next((a.split("=", 1)[1] for a in args if a.startswith("--evidence-dir=")), None)
+    clear_reports(reports, Path(evidence) if evidence else None)
+    write_atomic(reports / "summary.json",
+                 json.dumps(placeholder("the run has not finished (it is running, or it was killed)"), indent=2) + "\n")
+    # SIGTERM before pytest installs its own handler is an interruption too, not a silent death.
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt("SIGTERM")))
     import pytest
-    args = pytest_args(argv)
-    code = int(pytest.main(args))
-    if code == 4:     # pytest's usage error: one exit code for usage errors
-        code = 2
+    code = int(pytest.main(_pytest_args(args, reports, mode)))
+    try:     # the record's exit code is the verdict's (pytest's own 4 means a usage error)
+        rec = json.loads((reports / "summary.json").read_text())
+    except (OSError, ValueError):
+        rec = {}
+    if rec.get("final") and rec.get("exit_code") is not None:
+        code = int(rec["exit_code"])
+    elif code == 4:     # pytest's usage error: one exit code for usage errors
+        code = EXIT_USAGE
     if code == 5:
         print("calico-conformance: error: no checks were collected (check -k / paths)", file=sys.stderr)
-        code = 2
+        code = EXIT_USAGE
+    if code == EXIT_USAGE:
+        _finish_unstarted(reports, "the run did not start: usage or environment error (see the error "
+                                   "message; exit 2)", EXIT_USAGE)
+    else:
+        _finish_unstarted(reports, f"the run ended without a verdict (pytest exit {code})", code)
+    if bundle:
+        from calico_conformance.report.bundle import write_bundle
+        try:
+            print(f"calico-conformance: bundle: {write_bundle(reports, Path(bundle))}")
+        except OSError as exc:
+            print(f"calico-conformance: error: cannot write the bundle {bundle}: {exc.strerror}", file=sys.stderr)
+            return EXIT_USAGE if code == 0 else code
     return code

@@ -1,0 +1,1 @@
+"""Reports rendered from summary.json: the HTML page, JUnit, the bundle, comparisons."""
