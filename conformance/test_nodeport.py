@@ -6,6 +6,20 @@ from calico_conformance.probes.verdict import Row, verify
 from calico_conformance.probes import tunnel
 
 
+def dsr_optout(client: str, cidrs) -> str | None:
+    """The bpfDSROptoutCIDRs entry the client falls in (felix/bpf-gpl/tc.c: such clients get
+    CALI_CT_FLAG_NP_NO_DSR, i.e. the Tunnel return path), or None."""
+    import ipaddress
+    addr = ipaddress.ip_address(client)
+    for cidr in cidrs:
+        try:
+            if addr in ipaddress.ip_network(cidr, strict=False):
+                return cidr
+        except ValueError:
+            continue
+    return None
+
+
 def _attach(evidence, nodeport, *points):
     for point in points:
         evidence.flows(f"decoded flows at {point}", nodeport.flow_table(point), nodeport.pcaps.get(point))
@@ -70,10 +84,17 @@ def test_backend_sees_external_client_source_ip(nodeport, evidence):
 @pytest.mark.check("EBPF-DSR-DIRECT-RETURN")
 def test_dsr_reply_leaves_backend_node_directly(nodeport, facts, evidence):
     """v3.29: "Supports DSR (Direct Server Return) for more efficient service routing." """
-    mode = facts.felix.external_service_mode
+    felix = facts.felix_for(nodeport.ingress.name)    # node.<name> config, calico-node env, default
+    mode = felix.external_service_mode
     if mode != "DSR":
-        pytest.skip(f"not configured: bpfExternalServiceMode is {mode} (DSR is opt-in; set "
+        pytest.skip(f"not configured: bpfExternalServiceMode is {mode} on {nodeport.ingress.name} "
+                    f"(from {felix.external_service_mode_source}; DSR is opt-in; set "
                     "bpfExternalServiceMode: DSR to check it)")
+    opted_out = dsr_optout(nodeport.client_address, felix.dsr_optout_cidrs)
+    if opted_out:
+        pytest.skip(f"not configured: the client {nodeport.client_address} is in bpfDSROptoutCIDRs "
+                    f"{opted_out}: felix gives it the Tunnel return path by design (run the client "
+                    "from outside that range to check DSR)")
     _require_connections(nodeport)
     ingress, backend, client = nodeport.ingress, nodeport.backend_node, nodeport.client_address
     want = f"SYN-ACK {ingress.address}:{nodeport.service.node_port} > {client} leaves {backend.name}"

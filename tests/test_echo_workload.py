@@ -60,3 +60,12 @@ def test_a_dual_stack_node_gives_its_ipv6_internal_ip():
                                      {"type": "Hostname", "address": "n1"}]}}
     assert _ipv6_of(node) == "fd00:10::5"
     assert _ipv6_of({"status": {"addresses": [{"type": "InternalIP", "address": "10.0.0.5"}]}}) is None
+
+
+def test_echo_service_asks_for_both_families_where_the_cluster_has_them():
+    """Without ipFamilyPolicy Kubernetes makes a Service single-stack, so a dual-stack cluster
+    would have no IPv6 NodePort to probe (issue: EBPF-IPV6-NODEPORT failed every time)."""
+    from calico_conformance.workloads.pods import echo_objects
+    svc = next(o for o in echo_objects("ns", "node-a", "python:3") if o["kind"] == "Service")
+    assert svc["spec"]["ipFamilyPolicy"] == "PreferDualStack"
+    assert "ipFamilies" not in svc["spec"]    # naming IPv6 would be refused by an IPv4-only cluster

@@ -16,6 +16,7 @@ EXPECTED = {
     "ebpf-dsr":                  (P, P, P, P, P, S),
     "kube-proxy":                (F, F, S, F, P, S),
     "ebpf-after-kube-proxy":     (P, P, S, P, P, S),
+    "ebpf-dsr-optout":           (P, P, S, P, P, S),
     "ebpf-kube-proxy-coexist":   (P, P, S, P, P, S),
     "ebpf-dual-stack":           (P, P, S, P, P, P),
     "defect-snat":               (P, F, S, P, P, S),
@@ -45,6 +46,13 @@ def test_profile_gives_exactly_the_expected_verdicts(pytester, profile):
     assert core == dict(zip(CORE, EXPECTED[profile])), result.stdout.str()[-3000:]
     # The profile's own declaration of what it breaks matches what the checks found.
     assert {cid for cid, v in core.items() if v == F} == set(profiles.get(profile).breaks)
+
+
+@needs_root
+def test_an_opted_out_client_is_reported_as_such(pytester):
+    result, _ = run_suite(pytester, "--lab-dataplane=ebpf-dsr-optout", "-rs", select="dsr")
+    result.stdout.fnmatch_lines(["*the client 172.31.0.100 is in bpfDSROptoutCIDRs 172.31.0.0/24*"
+                                 "Tunnel return path by design*"])
 
 
 @needs_root
@@ -104,3 +112,13 @@ def test_ipv6_nodeport_is_not_required_of_versions_without_ipv6(pytester):
     result, seen = run_suite(pytester, "--lab-dataplane=ebpf-dual-stack", "--calico-version=v3.26", "-rs")
     assert seen["EBPF-IPV6-NODEPORT"] == S and seen["SUP-IPV6"] == F, result.stdout.str()[-3000:]
     result.stdout.fnmatch_lines(["*unsupported: IPv6 in eBPF mode came with v3.27 (GA v3.28)*"])
+
+
+@needs_root
+@pytest.mark.parametrize("profile", list(EXPECTED))
+def test_tcpdump_capture_gives_the_same_verdicts(pytester, profile):
+    """Captured the way real targets capture (tcpdump -w in the node, pcap read back, direction
+    from the interface's MAC), every profile gives the verdicts of the lab's own capture."""
+    result, seen = run_suite(pytester, f"--lab-dataplane={profile}", "--lab-capture=tcpdump")
+    core = {cid: seen.get(cid) for cid in CORE}
+    assert core == dict(zip(CORE, EXPECTED[profile])), result.stdout.str()[-3000:]

@@ -30,17 +30,64 @@ def datastore(installation: dict | None, calico_node: dict | None) -> str | None
     return "kubernetes" if installation else None
 
 
-def felix_settings(felix: dict | None, installation: dict | None) -> FelixSettings:
-    spec = (felix or {}).get("spec") or {}
-    bpf = spec.get("bpfEnabled")
+# The FelixConfiguration fields read here, by the lower-case name felix's environment loader
+# gives FELIX_* variables (felix/config/env_var_loader.go: the rest of the name is lower-cased).
+_FIELDS = ("bpfEnabled", "bpfExternalServiceMode", "bpfKubeProxyIptablesCleanupEnabled", "vxlanPort",
+           "vxlanVNI", "bpfDataIfacePattern", "bpfDSROptoutCIDRs")
+_BY_LOWER = {f.lower(): f for f in _FIELDS}
+
+
+def felix_env(calico_node: dict | None) -> dict:
+    """FELIX_* variables of the calico-node container, as FelixConfiguration fields (values are
+    strings, as felix reads them)."""
+    out = {}
+    for c in _containers(calico_node):
+        for env in c.get("env") or []:
+            name = env.get("name") or ""
+            if name.lower().startswith("felix_") and "value" in env:
+                field = _BY_LOWER.get(name[6:].lower())
+                if field:
+                    out[field] = env["value"]
+    return out
+
+
+def _bool(value) -> bool:
+    return value if isinstance(value, bool) else str(value).strip().lower() in ("true", "1", "yes")
+
+
+def _cidrs(value) -> tuple[str, ...]:
+    items = value if isinstance(value, list) else str(value or "").split(",")
+    return tuple(str(i).strip() for i in items if str(i).strip())
+
+
+def felix_settings(felix: dict | None, installation: dict | None, *, node_felix: dict | None = None,
+                   env: dict | None = None) -> FelixSettings:
+    """The settings as felix resolves them (felix/config/config_params.go::SourcesInDescendingOrder):
+    calico-node's environment over FelixConfiguration node.<name> over ``default`` over felix's
+    defaults; an empty value does not count. Values such as bpfExternalServiceMode are read
+    case-insensitively, as felix's oneof parser does (``dsr`` is DSR)."""
+    layers = [("FelixConfiguration default", (felix or {}).get("spec") or {}),
+              (f"FelixConfiguration {((node_felix or {}).get('metadata') or {}).get('name', 'node')}",
+               (node_felix or {}).get("spec") or {}),
+              ("calico-node environment", env or {})]
+    spec, source = {}, {}
+    for where, values in layers:
+        for key, value in values.items():
+            if value not in (None, ""):
+                spec[key], source[key] = value, where
+    bpf = _bool(spec["bpfEnabled"]) if "bpfEnabled" in spec else None
     if bpf is None and installation is not None:
         bpf = ((installation.get("spec") or {}).get("calicoNetwork") or {}).get("linuxDataplane") == "BPF"
     cleanup = spec.get("bpfKubeProxyIptablesCleanupEnabled")
+    mode = str(spec.get("bpfExternalServiceMode") or "Tunnel")
     return FelixSettings(bpf_enabled=bpf,
-                         external_service_mode=spec.get("bpfExternalServiceMode") or "Tunnel",
-                         kube_proxy_iptables_cleanup=True if cleanup is None else bool(cleanup),
+                         external_service_mode="DSR" if mode.lower() == "dsr" else "Tunnel",
+                         kube_proxy_iptables_cleanup=True if cleanup is None else _bool(cleanup),
                          vxlan_port=int(spec.get("vxlanPort") or 4789),
-                         vxlan_vni=int(spec.get("vxlanVNI") or 4096))
+                         vxlan_vni=int(spec.get("vxlanVNI") or 4096),
+                         bpf_data_iface_pattern=spec.get("bpfDataIfacePattern") or None,
+                         dsr_optout_cidrs=_cidrs(spec.get("bpfDSROptoutCIDRs")),
+                         external_service_mode_source=source.get("bpfExternalServiceMode", "default"))
 
 
 def node_facts(node: dict) -> NodeFacts:
@@ -54,12 +101,20 @@ def gather(kube, *, target: str, distribution: str | None) -> ClusterFacts:
     calico_node = (kube.get("apps/v1", "DaemonSet", "calico-node", "calico-system")
                    or kube.get("apps/v1", "DaemonSet", "calico-node", "kube-system"))
     info = kube.get("crd.projectcalico.org/v1", "ClusterInformation", "default")
-    felix = kube.get("crd.projectcalico.org/v1", "FelixConfiguration", "default")
+    configs = {c["metadata"]["name"]: c for c in kube.list("crd.projectcalico.org/v1", "FelixConfiguration")}
+    felix = configs.get("default")
+    env = felix_env(calico_node)
+    nodes = kube.list("v1", "Node")
+    overall = felix_settings(felix, installation, env=env)
+    per_node = tuple((n["metadata"]["name"], felix_settings(felix, installation, env=env,
+                                                              node_felix=configs[f"node.{n['metadata']['name']}"]))
+                     for n in nodes if f"node.{n['metadata']['name']}" in configs)
     return ClusterFacts(
         target=target,
         calico_version=calico_version.full_version(calico_objects(installation, info, calico_node)),
         kubernetes_version=kube.version().get("gitVersion"),
         distribution=distribution,
         datastore=datastore(installation, calico_node),
-        felix=felix_settings(felix, installation),
-        nodes=tuple(node_facts(n) for n in kube.list("v1", "Node")))
+        felix=overall,
+        node_felix=per_node,
+        nodes=tuple(node_facts(n) for n in nodes))

@@ -36,6 +36,9 @@ class Profile:
     felix: FelixSettings = field(default_factory=lambda: FelixSettings(bpf_enabled=True))
     linux_dataplane: str = "BPF"          # Installation spec.calicoNetwork.linuxDataplane
     breaks: tuple[str, ...] = ()
+    # real kube-proxy v1.30 on every node against a real API server, in place of the emulated
+    # chains (calico_conformance.realk8s.labkubeproxy; needs `calico-conformance lab build`)
+    real_kube_proxy: bool = False
 
 
 _BPF = FelixSettings(bpf_enabled=True)
@@ -50,6 +53,10 @@ PROFILES: dict[str, Profile] = {p.name: p for p in [
             felix=replace(_BPF, external_service_mode="DSR"),
             summary="eBPF, bpfExternalServiceMode DSR: forwarded over VXLAN, the reply leaves the "
                     "backend's node directly with the NodePort address as source"),
+    Profile(name="ebpf-dsr-optout", felix=replace(_BPF, external_service_mode="DSR",
+                                                  dsr_optout_cidrs=("172.31.0.0/24",)),
+            summary="eBPF DSR, but the client's range is in bpfDSROptoutCIDRs: felix gives it the "
+                    "Tunnel return path by design, and the DSR check says so [truth: dsr-optout]"),
     Profile(name="ebpf-after-kube-proxy", kube_proxy_rules="felix-cleaned",
             summary="eBPF tunnel after the switch-over: kube-proxy was stopped and felix cleaned up "
                     "its rules, leaving what real felix leaves (KUBE-MARK-*, KUBE-POSTROUTING, "
@@ -59,6 +66,12 @@ PROFILES: dict[str, Profile] = {p.name: p for p in [
             summary="standard dataplane with kube-proxy (iptables): DNAT + masquerade at the "
                     "ingress node, routed through vxlan.calico, so the backend sees the node's "
                     "tunnel address [truth: nodeport-inner-not-dnated]",
+            breaks=("EBPF-NODEPORT-VXLAN", "EBPF-SOURCE-IP", "EBPF-NO-KUBE-PROXY")),
+    Profile(name="kube-proxy-real", service_mode="kube-proxy", kube_proxy_rules="active", forward="overlay",
+            felix=FelixSettings(bpf_enabled=False), linux_dataplane="Iptables", real_kube_proxy=True,
+            summary="standard dataplane with real kube-proxy v1.30 (iptables mode) on every node, "
+                    "fed by a real kube-apiserver (Nodes, NodePort Service, EndpointSlice); "
+                    "needs `calico-conformance lab build`",
             breaks=("EBPF-NODEPORT-VXLAN", "EBPF-SOURCE-IP", "EBPF-NO-KUBE-PROXY")),
     Profile(name="ebpf-kube-proxy-coexist", kube_proxy_rules="active",
             felix=replace(_BPF, kube_proxy_iptables_cleanup=False),

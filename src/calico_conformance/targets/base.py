@@ -26,6 +26,11 @@ class FelixSettings:
     kube_proxy_iptables_cleanup: bool = True     # bpfKubeProxyIptablesCleanupEnabled
     vxlan_port: int = 4789                       # vxlanPort
     vxlan_vni: int = 4096                        # vxlanVNI
+    bpf_data_iface_pattern: str | None = None    # bpfDataIfacePattern (None: felix's default)
+    dsr_optout_cidrs: tuple[str, ...] = ()       # bpfDSROptoutCIDRs (v3.26+): these clients get Tunnel
+    # where external_service_mode came from, as felix ranks its sources: an environment variable
+    # of calico-node, FelixConfiguration node.<name>, FelixConfiguration default, felix's default
+    external_service_mode_source: str = "default"
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,12 @@ class ClusterFacts:
     nodes: tuple[NodeFacts, ...] = ()
     is_lab: bool = False
     lab_profile: str | None = None
+    # Felix settings where one node's differ from ``felix`` (FelixConfiguration node.<name>)
+    node_felix: tuple[tuple[str, FelixSettings], ...] = ()
+
+    def felix_for(self, node: str) -> FelixSettings:
+        """The settings felix runs with on ``node`` (per-node configuration over the global)."""
+        return dict(self.node_felix).get(node, self.felix)
 
     def as_properties(self) -> dict[str, str]:
         """Flat, secret-free key/values for JUnit and the HTML report header."""

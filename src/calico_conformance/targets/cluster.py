@@ -49,6 +49,13 @@ def _ipv6_of(node: dict) -> str | None:
                  if a.get("type") == "InternalIP" and _is_v6(a.get("address", ""))), None)
 
 
+def calico_address(node: dict, family: str) -> str | None:
+    """The address calico-node set for felix (annotation projectcalico.org/IPv4Address or
+    IPv6Address, "10.0.0.11/24"), without its prefix length; None where it is not set."""
+    value = ((node.get("metadata") or {}).get("annotations") or {}).get(f"projectcalico.org/{family}Address")
+    return value.split("/")[0] if value else None
+
+
 def internal_ip(node: dict, family: str = "ipv4") -> str | None:
     addrs = [a["address"] for a in (node.get("status") or {}).get("addresses") or [] if a.get("type") == "InternalIP"]
     want6 = family == "ipv6"
@@ -130,7 +137,8 @@ class ClusterTarget(Target):
                 raise TargetError(f"node {name} has no InternalIP")
             executor = self.node_executor(obj)
             out.append(Node(name=name, address=address, executor=executor, uplink=self._uplink(executor, address),
-                            address6=_ipv6_of(obj)))
+                            address6=_ipv6_of(obj), calico_address=calico_address(obj, "IPv4"),
+                            calico_address6=calico_address(obj, "IPv6")))
         return out
 
     def nodes(self):

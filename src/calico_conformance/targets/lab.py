@@ -31,6 +31,10 @@ def add_options(parser) -> None:
     group.addoption("--lab-inject", default=None, metavar="PROGRAM",
                     help="after bring-up, run PROGRAM with the lab described as JSON on stdin, to "
                          "put your own faults in; if it fails, the run stops")
+    group.addoption("--lab-capture", default="lab", choices=("lab", "tcpdump"),
+                    help="how the lab captures: lab (its own AF_PACKET sockets, which know each "
+                         "frame's direction) or tcpdump (as on real nodes: tcpdump -w in each node's "
+                         "namespace, pcap files read back, direction from the interface's MAC)")
     group.addoption("--lab-nodes", type=int, default=2, metavar="N",
                     help="number of lab nodes, 2-9 (default: 2)")
     group.addoption("--lab-objects", action="append", default=[], metavar="PATH",
@@ -84,7 +88,9 @@ class LabClient:
 class LabTarget(Target):
     name = "lab"
 
-    def __init__(self, spec: LabSpec, profile: profiles.Profile, object_files: tuple[str, ...] = ()):
+    def __init__(self, spec: LabSpec, profile: profiles.Profile, object_files: tuple[str, ...] = (),
+                 capture: str = "lab"):
+        self.capture = capture
         self.topo = Topology(spec)
         self.profile = profile
         self.object_files = object_files
@@ -164,6 +170,9 @@ class LabTarget(Target):
                 where[point] = (self.topo.client_ns, point.iface)
             else:
                 where[point] = (self.topo.node_by_name(point.node).netns, point.iface)
+        if self.capture == "tcpdump":   # the real targets' capture, through each namespace
+            from calico_conformance.targets.capture import NodeCapture
+            return NodeCapture({p: NetnsExecutor(ns, p.node) for p, (ns, _) in where.items()})
         return LabCapture(where)
 
     def client_capture_point(self) -> CapturePoint:
@@ -224,7 +233,7 @@ def create(options) -> LabTarget:
     if files:
         from calico_conformance.lab.objects import load_overrides
         load_overrides(files)   # a bad file is a usage error before anything is built
-    target = LabTarget(spec, profile, files).up()
+    target = LabTarget(spec, profile, files, capture=options.getoption("lab_capture")).up()
     program = options.getoption("lab_inject")
     if program:
         try:

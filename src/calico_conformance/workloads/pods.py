@@ -32,14 +32,18 @@ def echo_objects(ns: str, node: str, image: str) -> list[dict]:
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": ECHO_NAME, "namespace": ns, "labels": labels},
            "spec": {"nodeName": node, "tolerations": TOLERATE_ALL, "restartPolicy": "Always",
                     "containers": [{"name": "echo", "image": image, "imagePullPolicy": "IfNotPresent",
-                                    # echo.py listens on IPv4 (0.0.0.0) only for now
+                                    # echo.py listens on IPv4 and IPv6 where the pod has both
                                     "command": ["python3", "/echo/echo.py", "--port", str(ECHO_PORT)],
                                     "ports": [{"containerPort": ECHO_PORT, "protocol": "TCP"}],
                                     "readinessProbe": {"tcpSocket": {"port": ECHO_PORT}, "periodSeconds": 2},
                                     "volumeMounts": [{"name": "script", "mountPath": "/echo"}]}],
                     "volumes": [{"name": "script", "configMap": {"name": ECHO_NAME}}]}}
     svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": ECHO_NAME, "namespace": ns, "labels": LABEL},
+           # PreferDualStack: both families where the cluster has them (a dual-stack NodePort to
+           # probe over IPv6), one elsewhere; without it Kubernetes makes the Service single-stack,
+           # and felix programs services per family (felix/bpf/proxy, per-family syncers).
            "spec": {"type": "NodePort", "externalTrafficPolicy": "Cluster", "selector": {"app": ECHO_NAME},
+                    "ipFamilyPolicy": "PreferDualStack",
                     "ports": [{"name": "http", "port": 80, "targetPort": ECHO_PORT, "protocol": "TCP"}]}}
     return [cm, pod, svc]
 

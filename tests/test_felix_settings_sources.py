@@ -1,0 +1,46 @@
+"""Felix settings are read from every place felix reads them, ranked as felix ranks them
+(docs/upstream-truths.md, row felix-config-precedence), and case-insensitively like felix."""
+from calico_conformance.k8s.facts import felix_env, felix_settings
+
+
+def _felix(name, **spec):
+    return {"metadata": {"name": name}, "spec": spec}
+
+
+def _calico_node(**env):
+    return {"spec": {"template": {"spec": {"containers": [
+        {"name": "calico-node", "env": [{"name": k, "value": v} for k, v in env.items()]}]}}}}
+
+
+def test_lower_case_dsr_is_dsr():
+    assert felix_settings(_felix("default", bpfExternalServiceMode="dsr"), None).external_service_mode == "DSR"
+
+
+def test_node_config_overrides_default():
+    s = felix_settings(_felix("default", bpfExternalServiceMode="Tunnel"), None,
+                       node_felix=_felix("node.node2", bpfExternalServiceMode="DSR"))
+    assert (s.external_service_mode, s.external_service_mode_source) == ("DSR", "FelixConfiguration node.node2")
+
+
+def test_calico_node_environment_overrides_both():
+    env = felix_env(_calico_node(FELIX_BPFExternalServiceMode="dsr", FELIX_BPFDSROPTOUTCIDRS="10.0.0.0/8, 192.0.2.0/24"))
+    s = felix_settings(_felix("default", bpfExternalServiceMode="Tunnel"), None,
+                       node_felix=_felix("node.node2", bpfExternalServiceMode="Tunnel"), env=env)
+    assert s.external_service_mode == "DSR" and s.external_service_mode_source == "calico-node environment"
+    assert s.dsr_optout_cidrs == ("10.0.0.0/8", "192.0.2.0/24")
+
+
+def test_empty_values_do_not_count():
+    s = felix_settings(_felix("default", bpfExternalServiceMode="DSR"), None,
+                       node_felix=_felix("node.a", bpfExternalServiceMode=""))
+    assert s.external_service_mode == "DSR"
+
+
+def test_opted_out_client_is_recognised():
+    import importlib.util
+    from calico_conformance.paths import suite_dir
+    spec = importlib.util.spec_from_file_location("nodeport_checks", suite_dir() / "test_nodeport.py")
+    checks = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(checks)
+    assert checks.dsr_optout("172.31.0.100", ("10.0.0.0/8", "172.31.0.0/24")) == "172.31.0.0/24"
+    assert checks.dsr_optout("172.31.0.100", ("10.0.0.0/8", "bogus")) is None
