@@ -24,7 +24,7 @@ from calico_conformance.realk8s import apply, build, cache
 from calico_conformance.realk8s.controlplane import Binaries, ControlPlane
 from calico_conformance.realk8s.kubelet import PodStatusWriter
 from tests.apiserver import seeds, sims
-from tests.suite_runner import SUITE, run_suite
+from tests.suite_runner import SUITE, needs_root, run_suite
 from tests.test_targets_real import calico_objects
 
 CACHE = cache.Cache(cache.root())
@@ -234,3 +234,22 @@ def test_kubeconfig_target_gives_the_same_support_matrix_verdicts_as_on_the_stan
     # read-only: the suite's namespace was its only write, and it is being deleted
     ns = dyn.resources.get(api_version="v1", kind="Namespace").get(name="calico-conformance").to_dict()
     assert ns["status"]["phase"] == "Terminating"
+
+
+KUBE_PROXY_BUILT = CACHE.has("kube-proxy", build.versions.KUBERNETES)
+
+
+@needs_root
+@pytest.mark.skipif(not KUBE_PROXY_BUILT, reason=f"kube-proxy is not built in {CACHE.root}; "
+                                                 "run `calico-conformance lab build`")
+def test_real_kube_proxy_in_the_lab_gives_the_verdicts_of_the_emulated_one(pytester):
+    """--lab-dataplane kube-proxy-real: real kube-proxy v1.30 (iptables) on every lab node, fed by the
+    real API server. The suite fails the source-IP and kube-proxy-absence checks (and the NodePort
+    path), exactly as it does against the emulated kube-proxy profile."""
+    result, real = run_suite(pytester, "--lab-dataplane=kube-proxy-real")
+    assert real.get("EBPF-SOURCE-IP") == "failed", result.stdout.str()[-3000:]
+    assert real.get("EBPF-NO-KUBE-PROXY") == "failed"
+    # the chains the check found are kube-proxy's own, named by its hash of the service port
+    result.stdout.fnmatch_lines(["*KUBE-SVC-KUYMI2MX3DPXZWN5*"])
+    _, emulated = run_suite(pytester, "--lab-dataplane=kube-proxy")
+    assert real == emulated

@@ -61,6 +61,7 @@ class Lab:
         self.workload: EchoWorkload | None = None
         self.trunk: TrunkEmitter | None = None
         self.bringup_s = 0.0
+        self.real_kube_proxy = None  # profile kube-proxy-real (realk8s/labkubeproxy.py)
 
     def up(self) -> "Lab":
         require_root()
@@ -78,6 +79,10 @@ class Lab:
             if self.profile.tagged_vlan_trunk:
                 self.trunk = TrunkEmitter(self.topo)
                 self.trunk.start()
+            if self.profile.real_kube_proxy:
+                from calico_conformance.realk8s.labkubeproxy import RealKubeProxy
+                self.real_kube_proxy = RealKubeProxy(self.topo)
+                self.real_kube_proxy.start()
             if self.want_sshd:
                 self.sshd = sshd.LabSshd(self.topo)
                 self.sshd.start()
@@ -136,7 +141,7 @@ class Lab:
             if nft_left:
                 _run(["ip", "netns", "exec", node.netns, "nft", "-f", "-"], input=nft_left,
                      what=f"loading kube-proxy's nftables table on {node.name}")
-            dump = rules.kube_proxy_iptables(topo, profile.kube_proxy_rules)
+            dump = "" if profile.real_kube_proxy else rules.kube_proxy_iptables(topo, profile.kube_proxy_rules)
             if dump:
                 _run(["ip", "netns", "exec", node.netns, "iptables-restore"], input=dump,
                      what=f"loading kube-proxy's iptables chains on {node.name}")
@@ -172,10 +177,10 @@ class Lab:
 
     def down(self) -> None:
         """Idempotent; removes only what this lab created."""
-        for part in (self.sshd, self.trunk, self.workload):
+        for part in (self.real_kube_proxy, self.sshd, self.trunk, self.workload):
             if part:
                 part.stop()
-        self.sshd = self.trunk = self.workload = None
+        self.real_kube_proxy = self.sshd = self.trunk = self.workload = None
         if self.created:
             sweeper.delete(self.created)
             sweeper.unregister(self.created)

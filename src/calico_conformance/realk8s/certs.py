@@ -20,6 +20,8 @@ class Certs:
     server_key = property(lambda self: self.dir / "apiserver.key")
     admin = property(lambda self: self.dir / "admin.crt")
     admin_key = property(lambda self: self.dir / "admin.key")
+    kube_proxy = property(lambda self: self.dir / "kube-proxy.crt")
+    kube_proxy_key = property(lambda self: self.dir / "kube-proxy.key")
     sa_key = property(lambda self: self.dir / "sa.key")
     sa_pub = property(lambda self: self.dir / "sa.pub")
 
@@ -54,6 +56,8 @@ def make(directory: Path) -> Certs:
             "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default\n"
             "extendedKeyUsage=serverAuth\n")
     _signed(c, "admin", "/O=system:masters/CN=calico-conformance-admin", "extendedKeyUsage=clientAuth\n")
+    # the identity the default RBAC binds to system:node-proxier, as kubeadm gives kube-proxy
+    _signed(c, "kube-proxy", "/CN=system:kube-proxy", "extendedKeyUsage=clientAuth\n")
     _openssl("genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", "sa.key", cwd=directory)
     _openssl("pkey", "-in", "sa.key", "-pubout", "-out", "sa.pub", cwd=directory)
     for key in directory.glob("*.key"):
