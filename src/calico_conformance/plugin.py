@@ -179,7 +179,8 @@ def pytest_runtest_makereport(item, call):
         obs = funcargs.get(name)
         if obs is not None and hasattr(obs, "connections"):
             from calico_conformance.report.path import describe
-            tables = "\n".join(i["body"] for i in getattr(report, "cc_evidence", []) if i["kind"] == "table")
+            tables = "\n".join([i["body"] for i in getattr(report, "cc_evidence", []) if i["kind"] == "table"]
+                               + [report.longreprtext if report.failed else ""])
             try:
                 report.cc_path = describe(obs, tables)
             except Exception as exc:    # a picture must never cost the verdict

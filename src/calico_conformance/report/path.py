@@ -39,6 +39,7 @@ def describe(obs, verdict_text: str = "") -> dict | None:
         return None
     conn = next((c for c in conns if c.exchange is not None), conns[0])
     wrong = [line for line in verdict_text.splitlines() if line.lstrip().startswith("WRONG")]
+    wrong = [line for line in wrong if conn.label in line] or wrong     # this connection's, if named
     hops = []
     for point in obs.frames:
         syn = obs.tcp_frames(point, conn)

@@ -56,7 +56,9 @@ def draw(path: dict) -> Markup:
               _box("backend", f"backend node {backend['name']}", backend["address"]),
               _box("pod", "backend pod", path["pod"].get("address") or path["pod"].get("iface", ""))]
     broken = lambda role: bool(hops.get(role, {}).get("broken"))
-    col = lambda role: RED if broken(role) else INK
+    # a request arrow is red when its SYN never arrived; a reply arrow when a point on it broke
+    col = lambda role: RED if role in hops and not hops[role]["syn"] else INK
+    rcol = lambda *roles: RED if any(broken(r) for r in roles) else INK
     # request: client -> ingress (NodePort), ingress -> backend (tunnel), backend -> pod
     gap = lambda a, b: (XS[a] + BOX_W, XS[b])
     x1, x2 = gap("client", "ingress")
@@ -69,17 +71,17 @@ def draw(path: dict) -> Markup:
     # reply
     reply = path.get("reply")
     x1, x2 = gap("backend", "pod")
-    parts.append(_arrow(x2, rep_y, x1, rep_y, INK, "SYN-ACK", TOP + BOX_H + 16))
+    parts.append(_arrow(x2, rep_y, x1, rep_y, rcol("pod"), "SYN-ACK", TOP + BOX_H + 16))
     if reply == "direct":
         bx, cx, y = XS["backend"] + BOX_W / 2, XS["client"] + BOX_W / 2, TOP + BOX_H
-        parts.append(f'<path d="M{bx},{y} C{bx},{y + 80} {cx},{y + 80} {cx},{y + 2}" fill="none" stroke="{col("backend")}" '
-                     f'stroke-width="2" marker-end="url(#cc-head-{col("backend")[1:]})"/>')
+        parts.append(f'<path d="M{bx},{y} C{bx},{y + 80} {cx},{y + 80} {cx},{y + 2}" fill="none" stroke="{rcol("backend")}" '
+                     f'stroke-width="2" marker-end="url(#cc-head-{rcol("backend")[1:]})"/>')
         parts.append(f'<text x="{(bx + cx) / 2}" y="{y + 76}" text-anchor="middle" font-size="11">direct from the '
                      f'backend\u2019s node (DSR), not through {escape(ingress["name"])}</text>')
     elif reply == "via ingress":
         for a, b, text in (("ingress", "backend", "back through the tunnel"), ("client", "ingress", "to the client")):
             x1, x2 = gap(a, b)
-            parts.append(_arrow(x2, rep_y, x1, rep_y, INK, text, TOP + BOX_H + 16))
+            parts.append(_arrow(x2, rep_y, x1, rep_y, rcol(a, b), text, TOP + BOX_H + 16))
     else:
         parts.append(f'<text x="{W / 2}" y="{TOP + BOX_H + 60}" text-anchor="middle" fill="{RED}">no SYN-ACK was seen '
                      "leaving a node: the reply path is unknown</text>")
