@@ -84,7 +84,23 @@ def test_json_document(capsys, capture):
     frames = json.loads(out)["frames"]
     assert len(frames) == 6 and frames[0]["encap"]["vni"] == 4096 and frames[0]["tcp"]["flags"] == "S"
     assert frames[4]["gso"] is True and frames[5]["notes"][-1] == "truncated VXLAN header"
-    assert frames[1]["encap"]["inner_vlan_tags"] == [{"tpid": 0x8100, "vid": 20, "pcp": 0}]
+    assert frames[1]["encap"]["inner_vlan_tags"] == [{"tpid": "0x8100", "vid": 20, "pcp": 0}]
+    assert frames[3]["vlan_tags"] == [{"tpid": "0x88a8", "vid": 100, "pcp": 3},
+                                      {"tpid": "0x8100", "vid": 20, "pcp": 5}]
+
+
+def test_json_gives_vlan_tags_as_data_outer_first_beside_the_display_strings(capsys, capture):
+    _, out, _ = explain(capsys, capture, "--json")
+    rows = json.loads(out)["flows"]
+    qinq_row = next(r for r in rows if r["vlan_tags"])
+    assert qinq_row["vlan_tags"] == ["802.1ad vid 100 > 802.1Q vid 20"]
+    assert qinq_row["vlan_stacks"] == [[{"tpid": "0x88a8", "vid": 100, "pcp": 3},
+                                        {"tpid": "0x8100", "vid": 20, "pcp": 5}]]
+    inner = next(r for r in rows if r["inner_vlan_tags"])
+    assert inner["inner_vlan_stacks"] == [[{"tpid": "0x8100", "vid": 20, "pcp": 0}]]
+    assert all(r["vlan_stacks"] == [] for r in rows if not r["vlan_tags"])
+    _, text, _ = explain(capsys, capture)           # the tables stay as they were
+    assert "802.1ad vid 100 > 802.1Q vid 20" in text and "0x88a8" not in text
 
 
 def test_vxlan_port_option(capsys, tmp_path):

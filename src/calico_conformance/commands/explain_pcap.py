@@ -68,9 +68,17 @@ def _document(capture, frames, rows, ports, args) -> dict:
         "vxlan_ports": list(ports), "mtu": args.mtu, "problems": capture.problems, "flows": rows,
     }
     if args.frames:
-        doc["frames"] = [dict(dataclasses.asdict(f), summary=f.summary(), encapsulated=f.encapsulated)
-                         for f in frames]
+        doc["frames"] = [_frame_json(f) for f in frames]
     return doc
+
+
+def _frame_json(f) -> dict:
+    """A DecodedFrame as a dictionary, VLAN tags as ``{"tpid": "0x8100", "vid": 20, "pcp": 0}``."""
+    out = dict(dataclasses.asdict(f), summary=f.summary(), encapsulated=f.encapsulated)
+    out["vlan_tags"] = [t.as_json() for t in f.vlan_tags]
+    if f.encap is not None:
+        out["encap"]["inner_vlan_tags"] = [t.as_json() for t in f.encap.inner_vlan_tags]
+    return out
 
 
 def _text(capture, frames, rows, ports, args) -> str:

@@ -184,6 +184,9 @@ def _ip6(data, off, end, st, depth):
     while nh in _IPV6_EXT or nh == 44:
         if end - pos < 8:
             st.notes.append("truncated IPv6 extension header")
+            # as scapy reads a cut chain: a header whose next-header and length bytes are
+            # there names what follows it; else the chain ends at this header's own type
+            st.ip_proto = data[pos] if end - pos >= 2 else nh
             return
         if nh == 44:
             if _u16(data, pos + 2)[0] & 0xFFF8:
@@ -228,9 +231,10 @@ def _l4(data, off, end, proto, st, depth):
     if proto == 6:
         _tcp_segment(data, off, end, st)
     elif proto in (17, 132):    # UDP and SCTP both start with the two ports
-        if end - off < (8 if proto == 17 else 4):
+        if end - off < (8 if proto == 17 else 12):
             st.notes.append(f"truncated {PROTO_NAMES[proto].upper()} header")
-            return
+            if proto == 17 or end - off < 4:
+                return
         st.sport, st.dport = _ports(data, off)
         if proto == 17 and st.dport in st.vxlan_ports:
             _vxlan_frame(data, off + 8, end, st, depth)
@@ -298,7 +302,9 @@ def flows(frames: list[DecodedFrame]) -> list[dict]:
 
     Keys: encapsulated, outer_src, outer_dst, udp_dport, vni (None when not encapsulated),
     ethertype, l3_proto, src, sport, dst, dport, ip_proto, proto (name), frames, first, last,
-    tcp_flags, payload_bytes, vlan_tags, inner_vlan_tags, gso_frames, directions, points.
+    tcp_flags, payload_bytes, vlan_tags, inner_vlan_tags, vlan_stacks, inner_vlan_stacks,
+    gso_frames, directions, points. ``vlan_tags`` holds one display string per distinct tag stack;
+    ``vlan_stacks`` the same stacks as data, outer tag first (``VlanTag.as_json``).
     """
     rows: dict[tuple, dict] = {}
     for f in frames:
@@ -314,7 +320,8 @@ def flows(frames: list[DecodedFrame]) -> list[dict]:
                 "l3_proto": f.l3_proto, "src": f.l3_src, "sport": f.l4_sport, "dst": f.l3_dst,
                 "dport": f.l4_dport, "ip_proto": f.ip_proto, "proto": _proto_name(f),
                 "frames": 0, "first": f.index, "last": f.index, "tcp_flags": [],
-                "payload_bytes": 0, "vlan_tags": [], "inner_vlan_tags": [], "gso_frames": 0,
+                "payload_bytes": 0, "vlan_tags": [], "inner_vlan_tags": [], "vlan_stacks": [],
+                "inner_vlan_stacks": [], "gso_frames": 0,
                 "directions": [], "points": []}
         row["frames"] += 1
         row["first"], row["last"] = min(row["first"], f.index), max(row["last"], f.index)
@@ -324,6 +331,8 @@ def flows(frames: list[DecodedFrame]) -> list[dict]:
             _add(row["tcp_flags"], f.tcp.flags)
         _add(row["vlan_tags"], _tag_stack(f.vlan_tags))
         _add(row["inner_vlan_tags"], _tag_stack(e.inner_vlan_tags) if e else "")
+        _add(row["vlan_stacks"], [t.as_json() for t in f.vlan_tags])
+        _add(row["inner_vlan_stacks"], [t.as_json() for t in e.inner_vlan_tags] if e else [])
         _add(row["directions"], f.direction or "")
         _add(row["points"], str(f.point) if f.point else "")
     return list(rows.values())
