@@ -15,6 +15,7 @@ EXPECTED = {
     "ebpf-tunnel":               (P, P, S, P, P, S),
     "ebpf-dsr":                  (P, P, P, P, P, S),
     "kube-proxy":                (F, F, S, F, P, S),
+    "kube-proxy-real":           (F, F, S, F, P, S),   # run in tests/test_real_apiserver.py
     "ebpf-after-kube-proxy":     (P, P, S, P, P, S),
     "ebpf-dsr-optout":           (P, P, S, P, P, S),
     "ebpf-kube-proxy-coexist":   (P, P, S, P, P, S),
@@ -34,12 +35,16 @@ EXPECTED = {
 }
 
 
+# Profiles with real components run where those are built (tests/test_real_apiserver.py).
+EMULATED = [p for p in EXPECTED if not profiles.get(p).real_kube_proxy]
+
+
 def test_every_profile_has_expectations():
     assert set(EXPECTED) == set(profiles.PROFILES)
 
 
 @needs_root
-@pytest.mark.parametrize("profile", list(EXPECTED))
+@pytest.mark.parametrize("profile", EMULATED)
 def test_profile_gives_exactly_the_expected_verdicts(pytester, profile):
     result, seen = run_suite(pytester, f"--lab-dataplane={profile}")
     core = {cid: seen.get(cid) for cid in CORE}
@@ -115,7 +120,7 @@ def test_ipv6_nodeport_is_not_required_of_versions_without_ipv6(pytester):
 
 
 @needs_root
-@pytest.mark.parametrize("profile", list(EXPECTED))
+@pytest.mark.parametrize("profile", EMULATED)
 def test_tcpdump_capture_gives_the_same_verdicts(pytester, profile):
     """Captured the way real targets capture (tcpdump -w in the node, pcap read back, direction
     from the interface's MAC), every profile gives the verdicts of the lab's own capture."""
