@@ -246,7 +246,10 @@ class RunSummary:
 
 
 def write_record(path: Path, rec: dict, *, html: Path | None = None, junit: Path | None = None) -> None:
-    """summary.json, then the reports rendered from it (each atomically)."""
+    """summary.json, then the reports rendered from it (each atomically). Every string of the
+    record passes through calico_conformance.redact first: options, failure texts and an
+    injector's error message can quote a token, a certificate or a URL's credentials."""
+    rec = _redacted(rec)
     write_atomic(path, json.dumps(rec, indent=2) + "\n")
     if html is not None:
         from calico_conformance.report.html import render
@@ -254,6 +257,17 @@ def write_record(path: Path, rec: dict, *, html: Path | None = None, junit: Path
     if junit is not None:
         from calico_conformance.report.junit import render as junit_xml
         write_atomic(junit, junit_xml(rec))
+
+
+def _redacted(value):
+    from calico_conformance.redact import redact_text
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, list):
+        return [_redacted(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _redacted(v) for k, v in value.items()}
+    return value
 
 
 def _fill_from_catalogs(checks: list[dict]) -> None:
@@ -274,15 +288,28 @@ def _fill_from_catalogs(checks: list[dict]) -> None:
             c.setdefault("remediation", known.remediation)
             c["statements"] = [vars(s) for s in known.verifies]
         elif c["id"] in sup:
-            c["title"] = c.get("title") or sup[c["id"]].title
-            c.setdefault("remediation", sup[c["id"]].remediation)
-            c["statements"] = statements(c.get("verifies", ""))
+            entry = sup[c["id"]]
+            c["title"] = c.get("title") or entry.title
+            c.setdefault("remediation", entry.remediation)
+            c["statements"] = _rule_statements(entry, c.get("calico_version_row", "")) or \
+                statements(c.get("verifies", ""))
         else:
             c["statements"] = statements(c.get("verifies", ""))
         for s in c["statements"]:
             s["statement"] = catalog.render_text(s["statement"])
         c["verifies"] = catalog.render_text(c.get("verifies", ""))
         c["promise"] = promise(c)
+
+
+def _rule_statements(entry, row_text: str) -> list[dict]:
+    """The statements of the rule the check was held to: one per cited document."""
+    from calico_conformance.support import matrix
+    row = (row_text.split() or [""])[0]
+    known = matrix.load().versions
+    if row not in known:
+        return []
+    rule = entry.rule_for(row)
+    return [{"doc": c.doc, "versions": rule.range_text(known), "statement": c.quote} for c in rule.cite]
 
 
 def _suite_version() -> str:
