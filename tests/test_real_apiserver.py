@@ -253,3 +253,29 @@ def test_real_kube_proxy_in_the_lab_gives_the_verdicts_of_the_emulated_one(pytes
     result.stdout.fnmatch_lines(["*KUBE-SVC-KUYMI2MX3DPXZWN5*"])
     _, emulated = run_suite(pytester, "--lab-dataplane=kube-proxy")
     assert real == emulated
+
+
+def test_lab_build_is_quick_when_warm_and_names_felixs_blocker(capsys):
+    """A warm `lab build` finds everything in the cache; `lab build felix` fails in one line with
+    the module proxy's own answer (docs/real-calico.md: where felix stops)."""
+    assert cli_main(["lab", "build"]) == 0
+    out = capsys.readouterr().out
+    assert f"kube-apiserver {build.versions.KUBERNETES}: in the cache" in out
+    assert "0 built" in out
+    rc = cli_main(["lab", "build", "felix"])
+    err = capsys.readouterr().err.strip().splitlines()
+    if "resolve now" in err[-1]:
+        pytest.skip("the module proxy serves felix's modules now; building felix is the next step")
+    assert rc == 1 and len(err) == 1
+    assert err[0].startswith("calico-conformance lab build: step `felix` failed: the Go module proxy refuses")
+    assert "403 Forbidden" in err[0]
+
+
+def test_the_wrapper_carries_every_replace_of_kubernetes_over_as_a_published_version():
+    from calico_conformance.realk8s import gotool
+    from calico_conformance.realk8s.components import KUBERNETES
+    record = gotool.download("test", KUBERNETES.module, KUBERNETES.version)
+    upstream = gotool.replaces(Path(record["GoMod"]).read_text())
+    ours = gotool.replaces(KUBERNETES.go_mod(Path(record["GoMod"]).read_text()))
+    assert len(upstream) >= 30 and all(new.startswith("./staging/") for _, new, _ in upstream)
+    assert ours == [(old, old, build.versions.STAGING) for old, _, _ in upstream]
