@@ -62,3 +62,23 @@ def markdown(checks: dict[str, Check]) -> str:
         out += [f"- *{s.doc}* (Calico {s.versions}): \u201c{s.statement}\u201d" for s in c.verifies]
         out += ["", f"How: {c.how}", "", f"If it fails: {c.remediation}"]
     return "\n".join(out) + "\n"
+
+
+def every_check() -> list[dict]:
+    """Every check a run makes: the packet/node checks of catalog.yaml (EBPF-*) and one per
+    support-matrix entry (SUP-*, with each version range's rule), statements rendered."""
+    from calico_conformance.support import matrix
+    out = [{"id": c.id, "kind": "packet and node check", "title": c.title, "test": c.test,
+            "verifies": [{"doc": s.doc, "versions": s.versions, "statement": s.statement} for s in c.verifies],
+            "how": c.how, "remediation": c.remediation} for c in load().values()]
+    table = matrix.load()
+    for e in table.entries:
+        rules = [{"versions": r.range_text(table.versions), "severity": r.severity,
+                  "statements": [{"doc": q.doc, "statement": render_text(q.quote)} for q in r.cite],
+                  **({"note": r.note} if r.note else {})} for r in e.rules]
+        out.append({"id": e.id, "kind": "support matrix", "title": e.title,
+                    "test": f"test_cluster_set_up_is_supported[{e.id}]",
+                    "verifies": [{"doc": s["doc"], "versions": r["versions"], "statement": s["statement"]}
+                                 for r in rules for s in r["statements"]],
+                    "rules": rules, "data": e.data, "remediation": e.remediation})
+    return out
