@@ -4,7 +4,9 @@
     .venv/bin/python scripts/benchmark.py [--quick] [--json FILE]
 
 Goals (developer guide): the whole lab suite under 10 s on 2 cores; lab bring-up under 1 s; a
-probed connection under 10 ms median; under 500 MB of memory for a lab run.
+probed connection under 10 ms median; under 500 MB of memory for a lab run. Also measured: the
+selftest (every lab profile, one process), -n 2 against -n 0, and where one run's time goes
+(cProfile).
 
 This script prints figures and ratios (measured / goal) and exits 0 whatever they are: speed is
 measured here, never asserted in timed tests, which would flake on a busy machine. It needs root
@@ -434,6 +436,15 @@ def bench_suite(reps: Reps, figs: Figures, scratch: Path) -> None:
     figs.add("memory_n2_mb", "peak memory, all processes of a -n 2 run (sampled RSS sum)",
              xdist.tree_peak_mb, "MB", GOALS["memory_mb"])
     figs.details["suite"] = {"wall": wall, "runs": [_suite_json(r) for r in plain], "n2": _suite_json(xdist)}
+    # -n 2 against -n 0: what two workers buy on this host, and what they cost to start
+    ratio = xdist.wall_s / wall["median"]
+    figs.add("suite_n2_over_n0", "whole suite, wall of -n 2 / wall of -n 0", ratio, "x")
+    pytest_plain = statistics.median(r.pytest_s for r in plain)
+    print(f"  -n 2 vs -n 0: wall {show(xdist.wall_s, 's')} vs {show(wall['median'], 's')} ({ratio:.2f}x); "
+          f"in pytest {show(xdist.pytest_s, 's')} vs {show(pytest_plain, 's')}; outside pytest (start-up, "
+          f"workers' imports, reports) {show(xdist.wall_s - xdist.pytest_s, 's')} vs "
+          f"{show(wall['median'] - pytest_plain, 's')}. Each worker builds its own lab and pays the "
+          "imports again, so two workers only win once the checks outweigh that.")
 
 
 def _suite_row(r: SuiteRun) -> list:
@@ -507,6 +518,69 @@ def bench_imports(reps: Reps, figs: Figures, scratch: Path) -> None:
     figs.details["imports_top"] = {name: s for name, s, _ in top}
 
 
+# ---- 4c. where a suite run's time goes ------------------------------------------------------------
+
+def bench_profile_run(figs: Figures, scratch: Path) -> None:
+    """cProfile over one whole `calico-conformance run` (one process, -n 0): profile before
+    optimising. Rows are our own functions and the few outside calls that wait."""
+    section("4c. Where a suite run's time goes (cProfile of one `calico-conformance run`, cumulative)")
+    import pstats
+    out = scratch / "run.prof"
+    subprocess.run([sys.executable, "-m", "cProfile", "-o", str(out), "-m", "calico_conformance.cli", "run",
+                    "--reports-dir", str(scratch / "profiled")], cwd=REPO, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL, timeout=180)
+    if not out.exists():
+        print("  (no profile written)")
+        return
+    stats = pstats.Stats(str(out))
+    total = max(ct for (_, _, _, ct, _) in stats.stats.values())
+    ours = sorted(((ct, tt, nc, f"{f.split('calico_conformance/')[-1]}:{fn}")
+                   for (f, _, fn), (_, nc, tt, ct, _) in stats.stats.items()
+                   if "calico_conformance" in f and not fn.startswith("<")), reverse=True)
+    table(["function (ours)", "cumulative", "own", "calls"], [[w, ms(c), ms(t), n] for c, t, n, w in ours[:15]])
+    # what the run spends waiting rather than computing (sleeps, selects, child processes)
+    blocking = sorted(((tt, nc, fn) for (f, _, fn), (_, nc, tt, ct, _) in stats.stats.items()
+                       if f == "~" and any(w in fn for w in ("sleep", "select", "poll", "waitpid", "acquire"))),
+                      reverse=True)
+    print(f"\n  Waiting, of {ms(total)} in the main thread:")
+    table(["call", "own time", "calls"], [[fn, ms(t), n] for t, n, fn in blocking[:6]])
+    figs.add("profiled_run_s", "one suite run under cProfile (main thread)", total, "s")
+    figs.details["profile_top"] = {w: c for c, _, _, w in ours[:15]}
+
+
+# ---- 5. the selftest ------------------------------------------------------------------------------
+
+QUICK_SELFTEST = ("ebpf-tunnel", "defect-snat", "defect-tagged-vlan")
+
+
+def bench_selftest(quick: bool, figs: Figures) -> None:
+    names = [n for n in QUICK_SELFTEST if n in profiles.PROFILES] if quick else list(profiles.PROFILES)
+    section(f"5. `calico-conformance selftest`: {len(names)} profiles in one process"
+            + (" (--quick: a few)" if quick else ""))
+    argv = [*cli(), "selftest", "--json", *[a for n in names for a in ("--profile", n)]]
+    started = time.perf_counter()
+    proc = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=1800)
+    wall = time.perf_counter() - started
+    try:
+        doc = json.loads(proc.stdout)
+    except ValueError:
+        print(f"  selftest gave no JSON (exit {proc.returncode}): {proc.stderr.strip()[-300:]}")
+        return
+    rows = sorted(doc["profiles"], key=lambda p: -p["seconds"])
+    table(["profile", "seconds", "caught", "ok"], [[p["profile"], f"{p['seconds']:.2f}", p["caught"], p["ok"]]
+                                                  for p in rows])
+    first = doc["profiles"][0]["seconds"] if doc["profiles"] else 0.0
+    rest = [p["seconds"] for p in doc["profiles"][1:]]
+    print(f"  wall {show(wall, 's')} (exit {proc.returncode}); inside: {doc['seconds']:.2f} s; the first profile "
+          f"{first:.2f} s carries the one-time imports (pytest, scapy, the checks); the others "
+          f"{statistics.median(rest) if rest else 0:.2f} s median each")
+    figs.add("selftest_s", f"selftest, {len(names)} profiles (wall)", wall, "s")
+    if rest:
+        figs.add("selftest_profile_s", "selftest, one profile after the first (median)", statistics.median(rest), "s")
+    figs.details["selftest"] = {"wall_s": wall, "profiles": {p["profile"]: p["seconds"] for p in doc["profiles"]},
+                                "ok": doc["ok"]}
+
+
 # ---- summary --------------------------------------------------------------------------------
 
 def summary(figs: Figures) -> None:
@@ -564,6 +638,8 @@ def main(argv: list[str] | None = None) -> int:
             bench_decode(raw, reps, figs, scratch)
             bench_suite(reps, figs, scratch)
             bench_imports(reps, figs, scratch)
+            bench_profile_run(figs, scratch)
+            bench_selftest(args.quick, figs)
     except KeyboardInterrupt:
         print("\nbenchmark.py: interrupted; labs torn down", file=sys.stderr)
         return 130
