@@ -42,7 +42,10 @@ class Wrapper:
         lines = []
         for old, new, ver in gotool.replaces(component_gomod):
             if ver is None:                     # a directory inside the component's repository
-                lines.append(f"\t{old} => {old} {self.published(old, required.get(old, ''))}")
+                published = self.published(old, required.get(old, ""))
+                # a guard against a module nobody requires (etcd's ./FORBIDDEN_DEPENDENCY): nothing to carry
+                if published:
+                    lines.append(f"\t{old} => {old} {published}")
             else:
                 lines.append(f"\t{old} => {new} {ver}")
         out = [f"module calico-conformance.local/{self.name}", "", f"go {go.group(1) if go else '1.22.0'}", "",
