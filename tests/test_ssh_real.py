@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -38,7 +39,9 @@ from tests.apiserver import seeds
 from tests.apiserver.kubeconfig import write_kubeconfig
 from tests.apiserver.server import FakeApiServer
 
-pytestmark = [needs_root, pytest.mark.skipif(not os.path.exists(sshd.SSHD), reason="needs openssh-server")]
+pytestmark = [needs_root, pytest.mark.skipif(
+    not (os.path.exists(sshd.SSHD) and shutil.which("ssh") and shutil.which("ssh-keygen")),
+    reason="needs openssh-server and openssh-client")]
 
 CLI = Path(sys.executable).parent / "calico-conformance"
 
@@ -265,3 +268,13 @@ def test_the_suite_over_ssh_gives_the_lab_verdicts(pytester, tmp_path, profile):
     assert all(n >= 10 for n in logins.values()), logins       # node commands went over SSH
     print(f"{profile}: --target lab {lab_s:.1f} s, --target ssh {ssh_s:.1f} s ({len(seen)} checks, "
           f"SSH sessions per node {logins})")
+
+
+def test_a_pcap_frame_from_the_interface_s_own_mac_reads_as_sent():
+    from calico_conformance.targets.base import RawFrame
+    from calico_conformance.targets.capture import with_direction
+    own, peer = bytes.fromhex("02cc01000001"), bytes.fromhex("02cc01000002")
+    frames = [RawFrame(1.0, peer + own + b"\x08\x00", None), RawFrame(2.0, own + peer + b"\x08\x00", None),
+              RawFrame(3.0, peer + peer + b"\x08\x00", "out"), RawFrame(4.0, b"\x00" * 8, None)]
+    assert [f.direction for f in with_direction(frames, own)] == ["out", "in", "out", None]
+    assert with_direction(frames, None) == frames        # no MAC (loopback, tun): direction stays unknown
