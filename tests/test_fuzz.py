@@ -6,8 +6,10 @@ exit 2). Bounded: every test here stays under ~10 s (``max_examples``, no deadli
 """
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import struct
 import tempfile
 from pathlib import Path
@@ -15,6 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from decode_helpers import qinq, syn, synack, tcp, vxlan
 from calico_conformance.errors import UsageError
@@ -22,8 +25,17 @@ from calico_conformance.evidence.decode import decode_frame, flows
 from calico_conformance.evidence.pcap import read_capture, write_pcap
 from calico_conformance.targets.base import RawFrame
 
-FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-FEW = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+_QUIET = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+# database=None: no example database in the clone; the caches go to pytest's temp folder (below)
+FUZZ = settings(max_examples=300, deadline=None, database=None, suppress_health_check=_QUIET)
+FEW = settings(max_examples=120, deadline=None, database=None, suppress_health_check=_QUIET)
+
+
+# Hypothesis keeps caches in ./.hypothesis, written as soon as a test starts: a folder of ours
+# instead, gone when the test process ends, so nothing of a run stays in the clone or in /tmp.
+_HOME = Path(tempfile.mkdtemp(prefix="cc-hypothesis-"))
+set_hypothesis_home_dir(_HOME)
+atexit.register(shutil.rmtree, _HOME, True)
 
 # Real frames to mutate: the layers the decoder knows, so mutations reach deep into it.
 SEEDS = [bytes(f) for f in (
