@@ -103,6 +103,29 @@ def ipv6_ready(target: Target) -> str | None:
     return None
 
 
+def client_node(target: Target) -> Node | None:
+    """The cluster node the client runs on (its addresses are the node's), or None."""
+    client = target.external_client()
+    mine = {a for a in (client.address, getattr(client, "address6", None)) if a}
+    return next((node for node in target.nodes()
+                 if mine & {node.address, node.address6, node.calico_address, node.calico_address6}), None)
+
+
+def client_on_node(target: Target) -> str | None:
+    """Why NodePort forwarding cannot be seen from this client, if it runs on a cluster node:
+    Calico's connect-time load balancing (bpfConnectTimeLoadBalancing, default TCP from v3.27,
+    on for every protocol before) resolves a node process's connect() to a NodePort at the
+    socket, straight to the pod, so there is no NodePort hop, no tunnel, and the pod sees the
+    node's own (or tunnel) address (docs/upstream-truths.md, row connect-time-lb)."""
+    node = client_node(target)
+    if node is None:
+        return None
+    return (f"the client ({target.external_client().address}) is cluster node {node.name}: Calico's "
+            "connect-time load balancing sends its NodePort connections straight to the pod, so "
+            "NodePort forwarding and the client's own address cannot be seen from it; run the suite "
+            "from a machine outside the cluster")
+
+
 def pick_ingress(target: Target, service: NodePortService) -> Node:
     for node in target.nodes():
         if node.name != service.backend_node:

@@ -15,9 +15,13 @@ class ApplyError(RuntimeError):
 
 
 def client(kubeconfig: str):
+    from pathlib import Path
     from kubernetes import config
     from kubernetes.dynamic import DynamicClient
-    return DynamicClient(config.new_client_from_config(config_file=str(kubeconfig)))
+    # The discovery cache goes beside the run's kubeconfig (a temp dir removed with the control
+    # plane); the default is a /tmp/osrcp-*.json that nothing ever removes.
+    cache = Path(kubeconfig).resolve().parent / "discovery-cache.json"
+    return DynamicClient(config.new_client_from_config(config_file=str(kubeconfig)), cache_file=str(cache))
 
 
 def describe(obj: dict) -> str:

@@ -37,6 +37,10 @@ def add_options(parser) -> None:
                          "namespace, pcap files read back, direction from the interface's MAC)")
     group.addoption("--lab-nodes", type=int, default=2, metavar="N",
                     help="number of lab nodes, 2-9 (default: 2)")
+    group.addoption("--lab-client", default="external", metavar="NODE",
+                    help="where the client runs: external (default: a host outside the cluster) or a "
+                         "lab node's name (node1): a client on a node, whose NodePort connections "
+                         "Calico's connect-time load balancing sends straight to the pod")
     group.addoption("--lab-objects", action="append", default=[], metavar="PATH",
                     help="show the checks these Kubernetes objects (kubectl -o json/yaml files, or a "
                          "cluster-info dump directory) in place of the lab's own objects of the same "
@@ -44,12 +48,13 @@ def add_options(parser) -> None:
 
 
 class LabClient:
-    """The external client: kernel TCP connections opened in the client namespace."""
+    """The client: kernel TCP connections opened in the client namespace (or a node's)."""
 
-    def __init__(self, ns: str, address6: str | None = None):
+    def __init__(self, ns: str, address6: str | None = None, *, name: str = "client",
+                 address: str = CLIENT_IP):
         self.netns = ns
-        self.name = "client"
-        self.address = CLIENT_IP
+        self.name = name
+        self.address = address
         self.address6 = address6
         self.uplink = "eth0"
 
@@ -89,8 +94,9 @@ class LabTarget(Target):
     name = "lab"
 
     def __init__(self, spec: LabSpec, profile: profiles.Profile, object_files: tuple[str, ...] = (),
-                 capture: str = "lab"):
+                 capture: str = "lab", client: str = "external"):
         self.capture = capture
+        self.client_node = None if client == "external" else client
         self.topo = Topology(spec)
         self.profile = profile
         self.object_files = object_files
@@ -99,7 +105,22 @@ class LabTarget(Target):
 
     def up(self) -> "LabTarget":
         self.lab.up()
+        if self.client_node:
+            self._connect_time_lb(self.topo.node_by_name(self.client_node))
         return self
+
+    def _connect_time_lb(self, node) -> None:
+        """Calico's connect-time load balancing for processes on ``node``: a connect() to a
+        NodePort on any node goes straight to the pod (felix/bpf-gpl/connect.h; the lab
+        rewrites it at the output hook, which the wire cannot tell from a socket rewrite)."""
+        addrs = ", ".join(n.address for n in self.topo.nodes)
+        b = self.topo.backend
+        ruleset = ("table ip cclab-ctlb {\n  chain connect {\n    type nat hook output priority -100; "
+                   f"policy accept;\n    ip daddr {{ {addrs} }} tcp dport {self.topo.spec.node_port} "
+                   f"dnat to {b.ip}:{b.port}\n  }}\n}}\n")
+        result = NetnsExecutor(node.netns, node.name).run(["nft", "-f", "-"], input=ruleset, timeout=20)
+        if not result.succeeded:
+            raise TargetError(f"cannot emulate connect-time load balancing on {node.name}: {result.describe()}")
 
     def inject(self, program: str) -> None:
         """Run the user's fault injector with the lab description on stdin. It runs in a process
@@ -154,6 +175,10 @@ class LabTarget(Target):
         return self._nodes
 
     def external_client(self) -> LabClient:
+        if self.client_node:
+            node = self.topo.node_by_name(self.client_node)
+            return LabClient(node.netns, ipv6.node_ip(node) if self.profile.ipv6 else None,
+                             name=node.name, address=node.address)
         return LabClient(self.topo.client_ns, ipv6.CLIENT6 if self.profile.ipv6 else None)
 
     def nodeport_service(self) -> NodePortService:
@@ -175,8 +200,8 @@ class LabTarget(Target):
             return NodeCapture({p: NetnsExecutor(ns, p.node) for p, (ns, _) in where.items()})
         return LabCapture(where)
 
-    def client_capture_point(self) -> CapturePoint:
-        return CapturePoint("client", "eth0")
+    def client_capture_point(self) -> CapturePoint | None:
+        return None if self.client_node else CapturePoint("client", "eth0")
 
     @cached_property
     def _host_facts(self) -> tuple[str, str, str]:
@@ -233,7 +258,11 @@ def create(options) -> LabTarget:
     if files:
         from calico_conformance.lab.objects import load_overrides
         load_overrides(files)   # a bad file is a usage error before anything is built
-    target = LabTarget(spec, profile, files, capture=options.getoption("lab_capture")).up()
+    client = options.getoption("lab_client")
+    if client != "external" and client not in {n.name for n in Topology(spec).nodes}:
+        raise UsageError(f"--lab-client {client}: no such lab node; choose external or one of "
+                         f"{', '.join(n.name for n in Topology(spec).nodes)}")
+    target = LabTarget(spec, profile, files, capture=options.getoption("lab_capture"), client=client).up()
     program = options.getoption("lab_inject")
     if program:
         try:
