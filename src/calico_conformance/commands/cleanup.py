@@ -23,6 +23,10 @@ def run(args) -> int:
         raise UsageError("cleanup deletes network namespaces, which needs root; run it as root "
                          "(sudo calico-conformance cleanup)")
     names = sweeper.all_lab_namespaces() if args.all else sweeper.stale()
+    # What killed runs left running in their namespaces (sshd and its sessions) and their key
+    # directories go first, while the namespaces can still be found.
+    from calico_conformance.lab import sshd
+    sshd.sweep_stale()
     sweeper.delete(names)
     # Say what is really gone, not what was asked for.
     left = [n for n in names if netns.exists(n)]
