@@ -7,13 +7,16 @@ import pytest
 
 from suite_runner import needs_root, run_suite
 
-# A user's fault injector: masquerade forwarded traffic on the ingress node (a SNAT bug).
+# A user's fault injector: masquerade what enters the backend pod on its node (a SNAT bug). On the
+# ingress node felix forwards NodePort traffic before netfilter sees it, so a fault there would
+# not show (docs/upstream-truths.md, nodeport-inner-not-dnated); the backend's node is where NAT
+# can still hide the client.
 SNAT_INJECTOR = """
 import json, subprocess, sys
 lab = json.load(sys.stdin)
-node = next(n for n in lab["nodes"] if n["name"] == lab["ingress_node"])
+node = next(n for n in lab["nodes"] if n["name"] == lab["backend"]["node"])
 rules = ('table ip userfault {\\n chain post {\\n  type nat hook postrouting priority srcnat; policy accept;\\n'
-         '  oifname "%s" masquerade\\n }\\n}\\n' % lab["vxlan"]["device"])
+         '  oifname "%s" masquerade\\n }\\n}\\n' % lab["backend"]["host_iface"])
 subprocess.run(["ip", "netns", "exec", node["netns"], "nft", "-f", "-"], input=rules, text=True, check=True)
 """
 
@@ -34,6 +37,7 @@ def test_injector_gets_the_lab_description_on_stdin(pytester):
     result, _ = run_suite(pytester, f"--lab-inject=cat > {out}", select="kube_proxy")
     lab = json.loads(out.read_text())
     assert lab["vxlan"] == {"port": 4789, "vni": 4096, "device": "vxlan.calico"}
+    assert lab["nodeport_tunnel"] == {"port": 4789, "vni": 0xCA11C0, "device": "np-tunnel"}
     assert lab["node_port"] == 30080 and lab["backend_port"] == 8080
     assert [n["name"] for n in lab["nodes"]] == ["node1", "node2"]
     assert lab["backend"]["node"] == "node2" and lab["ingress_node"] == "node1"

@@ -5,7 +5,7 @@ Pure functions of (topology, profile): no side effects, so they are easy to read
 from __future__ import annotations
 
 from calico_conformance.lab.profiles import Profile
-from calico_conformance.lab.topology import CLIENT_IP, POD_GATEWAY, LabNode, Topology
+from calico_conformance.lab.topology import CLIENT_IP, NP_TUNNEL_DEV, POD_GATEWAY, LabNode, Topology
 from calico_conformance.upstream import BPF_NODEPORT_VNI
 
 CALI_MAC = "ee:ee:ee:ee:ee:ee"       # Calico's host-side MAC on every cali* interface
@@ -13,7 +13,6 @@ TUNNEL_DEV = "vxlan.calico"
 # The lab's stand-in for felix's BPF encapsulation: a kernel VXLAN device with felix's NodePort
 # VNI on vxlanPort over eth0. Real nodes have no such device; on the wire (eth0) its packets look
 # as felix's do (see node_batch).
-NP_TUNNEL_DEV = "np-tunnel"
 TRUNK_VID = 100
 RETURN_MARK_BASE = 0x100            # tunnel mode: ct mark 0x100+i = "forwarded to us by node i"
 NP_MARK = 0x200                     # "NodePort traffic to forward to the backend's node"
