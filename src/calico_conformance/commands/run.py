@@ -92,7 +92,8 @@ def pytest_args(argv: list[str]) -> list[str]:
 def _pytest_args(args: list[str], reports: Path, mode: str) -> list[str]:
     # The plugin by name (a no-op where its pytest11 entry point already loaded it), and the
     # settings pyproject.toml gives a clone: an installed copy runs from anywhere, with no ini file.
-    defaults = ["-p", "no:cacheprovider", *plugin_args(),
+    # hypothesis (a test dependency) autoloads a pytest plugin the checks never use: ~0.3 s.
+    defaults = ["-p", "no:cacheprovider", "-p", "no:hypothesispytest", *plugin_args(),
                 "-o", "junit_family=xunit1", "-o", "render_collapsed=none",
                 "-W", "ignore::DeprecationWarning:scapy.*"]
     if mode == "off":
