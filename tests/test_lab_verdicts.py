@@ -21,6 +21,8 @@ EXPECTED = {
     "ebpf-kube-proxy-coexist":   (P, P, S, P, P, S),
     "ebpf-dual-stack":           (P, P, S, P, P, P),
     "defect-snat":               (P, F, S, P, P, S),
+    "defect-snat-some-sources":  (P, F, S, P, P, S),
+    "defect-rp-filter":          (P, F, S, P, P, S),
     "defect-no-vxlan":           (F, P, S, P, P, S),
     "defect-vxlan-port":         (F, P, S, P, P, S),
     "defect-vxlan-vni":          (F, P, S, P, P, S),

@@ -170,7 +170,7 @@ class Lab:
                      for peer in self.topo.nodes if peer.index != node.index]
             if self.profile.forward == "bpf-tunnel":
                 lines += rules.np_fdb(self.topo, node)
-                for key, value in rules.np_tunnel_sysctls(self.profile):
+                for key, value in rules.np_tunnel_sysctls(self.profile, node, self.topo):
                     netns.write_sysctl(node.netns, key, value)
             _run(["bridge", "-n", node.netns, "-batch", "-"], input="\n".join(lines) + "\n",
                  what=f"programming VXLAN forwarding on {node.name}")

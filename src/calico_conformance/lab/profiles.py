@@ -26,6 +26,8 @@ class Profile:
     wire_vxlan_port: int | None = None    # what the devices really use, if not what Felix says
     wire_vxlan_vni: int | None = None
     snat_forwarded: bool = False          # masquerade NodePort traffic forwarded to another node
+    snat_sources: str | None = None       # ... only traffic from this source range (a partial SNAT)
+    strict_rp_filter: bool = False        # rp_filter 1 on the backend's node: asymmetric paths dropped
     # none | active (kube-proxy runs) | felix-cleaned (what felix leaves after its clean-up) |
     # leftover (service chains left, unhooked) | half-removed | nft-leftover (nftables mode table)
     kube_proxy_rules: str = "none"
@@ -81,6 +83,14 @@ PROFILES: dict[str, Profile] = {p.name: p for p in [
             summary="eBPF tunnel, dual-stack: NodePort on IPv4 and IPv6, each forwarded over its "
                     "own VXLAN device (vxlan.calico, vxlan-v6.calico) with the client's address kept"),
     # One defect per check.
+    replace(_TUNNEL, name="defect-snat-some-sources", snat_forwarded=True, snat_sources="172.31.0.64/26",
+            breaks=("EBPF-SOURCE-IP",),
+            summary="eBPF tunnel, but a masquerade rule for one source range (172.31.0.64/26, where the "
+                    "client is) hides the client's address [truth: source-ip-preserved]"),
+    replace(_TUNNEL, name="defect-rp-filter", strict_rp_filter=True, breaks=("EBPF-SOURCE-IP",),
+            summary="eBPF tunnel, but strict rp_filter on the backend's node drops what arrives through the "
+                    "NodePort tunnel (its source, the client, is routed elsewhere): connections fail "
+                    "[truth: nodeport-tunnel-return]"),
     replace(_TUNNEL, name="defect-snat", snat_forwarded=True, breaks=("EBPF-SOURCE-IP",),
             summary="eBPF tunnel, but forwarded NodePort traffic is masqueraded to the ingress "
                     "node's tunnel address"),

@@ -120,13 +120,15 @@ def np_mac(node: LabNode) -> str:
     return f"02:cc:05:00:00:{node.index:02x}"
 
 
-def np_tunnel_sysctls(profile: Profile) -> tuple[tuple[str, str], ...]:
+def np_tunnel_sysctls(profile: Profile, node: LabNode, topo: Topology) -> tuple[tuple[str, str], ...]:
     """The ingress node receives the tunnel-mode reply with its own address as source (felix
-    reverse-NATs on the backend's node): accepted only with accept_local."""
+    reverse-NATs on the backend's node): accepted only with accept_local. A strict rp_filter
+    (a defect) on the backend's node drops the tunnel's packets: their source is the client."""
     if profile.forward != "bpf-tunnel":
         return ()
+    strict = profile.strict_rp_filter and node.name == topo.backend_node.name
     return ((f"net/ipv4/conf/{NP_TUNNEL_DEV}/accept_local", "1"),
-            (f"net/ipv4/conf/{NP_TUNNEL_DEV}/rp_filter", "0"))
+            (f"net/ipv4/conf/{NP_TUNNEL_DEV}/rp_filter", "1" if strict else "0"))
 
 
 def np_fdb(topo: Topology, node: LabNode) -> list[str]:
@@ -216,8 +218,9 @@ def node_nft(topo: Topology, profile: Profile, node: LabNode) -> str:
                       f"meta mark set ct mark")
     if profile.snat_forwarded and not is_backend_node:
         # the inner source becomes the ingress node's tunnel address, as a masquerade would
-        snat.append(f'oifname "{fwd_iface}" snat to {node.tunnel_ip}' if profile.forward == "bpf-tunnel"
-                    else f'oifname "{fwd_iface}" ct status dnat masquerade')
+        only = f"ip saddr {profile.snat_sources} " if profile.snat_sources else ""
+        snat.append(f'oifname "{fwd_iface}" {only}snat to {node.tunnel_ip}' if profile.forward == "bpf-tunnel"
+                    else f'oifname "{fwd_iface}" {only}ct status dnat masquerade')
     chains = [("raw_pre", "filter", "prerouting", "raw", raw),
               ("mangle_pre", "filter", "prerouting", "mangle", mangle),
               ("nodeport", "nat", "prerouting", "dstnat - 10", dnat),
