@@ -41,6 +41,12 @@ EXPECTED = {
 EMULATED = [p for p in EXPECTED if not profiles.get(p).real_kube_proxy]
 
 
+def _assert_expected(profile, result, seen) -> dict:
+    core = {cid: seen.get(cid) for cid in CORE}
+    assert core == dict(zip(CORE, EXPECTED[profile])), result.stdout.str()[-3000:]
+    return core
+
+
 def test_every_profile_has_expectations():
     assert set(EXPECTED) == set(profiles.PROFILES)
 
@@ -49,8 +55,7 @@ def test_every_profile_has_expectations():
 @pytest.mark.parametrize("profile", EMULATED)
 def test_profile_gives_exactly_the_expected_verdicts(pytester, profile):
     result, seen = run_suite(pytester, f"--lab-dataplane={profile}")
-    core = {cid: seen.get(cid) for cid in CORE}
-    assert core == dict(zip(CORE, EXPECTED[profile])), result.stdout.str()[-3000:]
+    core = _assert_expected(profile, result, seen)
     # The profile's own declaration of what it breaks matches what the checks found.
     assert {cid for cid, v in core.items() if v == F} == set(profiles.get(profile).breaks)
 
@@ -127,5 +132,4 @@ def test_tcpdump_capture_gives_the_same_verdicts(pytester, profile):
     """Captured the way real targets capture (tcpdump -w in the node, pcap read back, direction
     from the interface's MAC), every profile gives the verdicts of the lab's own capture."""
     result, seen = run_suite(pytester, f"--lab-dataplane={profile}", "--lab-capture=tcpdump")
-    core = {cid: seen.get(cid) for cid in CORE}
-    assert core == dict(zip(CORE, EXPECTED[profile])), result.stdout.str()[-3000:]
+    _assert_expected(profile, result, seen)

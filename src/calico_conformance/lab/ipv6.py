@@ -10,7 +10,7 @@ service mode exists for IPv6.
 from __future__ import annotations
 
 from calico_conformance.lab.profiles import Profile
-from calico_conformance.lab.rules import CALI_MAC, NP_MARK, NP_TABLE, RETURN_MARK_BASE, nft_table
+from calico_conformance.lab.rules import CALI_MAC, NP_MARK, RETURN_MARK_BASE, forward_not_deliver, nft_table
 from calico_conformance.lab.topology import LabNode, Topology
 
 FABRIC6 = "fd00:31::"
@@ -100,10 +100,7 @@ def node_lines(topo: Topology, profile: Profile, node: LabNode, overlay: tuple[i
             lines += [f"rule add pref {1000 + peer.index} iif {pod.host_iface} fwmark {mark:#x} lookup {table}",
                       f"route add default via {np_hop6(peer)} dev {NP_TUNNEL_DEV6} onlink table {table}"]
     else:   # forwarded, not delivered: the fwmark rule before the local table
-        lines += [f"rule add pref 1000 iif eth0 fwmark {NP_MARK:#x} lookup {NP_TABLE}",
-                  "rule add pref 1001 lookup local", "rule del pref 0 lookup local",
-                  f"route add default via {np_hop6(topo.backend_node)} dev {NP_TUNNEL_DEV6} onlink "
-                  f"table {NP_TABLE}"]
+        lines += forward_not_deliver(f"via {np_hop6(topo.backend_node)} dev {NP_TUNNEL_DEV6} onlink")
     return lines
 
 

@@ -5,7 +5,8 @@ Pure functions of (topology, profile): no side effects, so they are easy to read
 from __future__ import annotations
 
 from calico_conformance.lab.profiles import Profile
-from calico_conformance.lab.topology import CLIENT_IP, NP_TUNNEL_DEV, POD_GATEWAY, LabNode, Topology
+from calico_conformance.lab.topology import (CLIENT_IP, NP_TUNNEL_DEV, POD_GATEWAY, LabNode, Topology,
+                                             np_tunnel_mac)
 from calico_conformance.upstream import BPF_NODEPORT_VNI
 
 CALI_MAC = "ee:ee:ee:ee:ee:ee"       # Calico's host-side MAC on every cali* interface
@@ -86,7 +87,7 @@ def node_batch(topo: Topology, profile: Profile, node: LabNode) -> str:
         # IPv4 VXLAN sends UDP checksum 0 unless asked (upstream.BPF_NODEPORT_UDP_CHECKSUM).
         lines += [f"link add {NP_TUNNEL_DEV} type vxlan id {np_vni} dstport {np_port} local {node.address} "
                   f"dev eth0 nolearning noudpcsum",
-                  f"link set {NP_TUNNEL_DEV} address {np_mac(node)}",
+                  f"link set {NP_TUNNEL_DEV} address {np_tunnel_mac(node)}",
                   f"link set {NP_TUNNEL_DEV} up"]
     for peer in topo.nodes:
         if peer.index == node.index:
@@ -97,7 +98,7 @@ def node_batch(topo: Topology, profile: Profile, node: LabNode) -> str:
         lines += [f"neigh replace {peer.tunnel_ip} lladdr {peer.vtep_mac} dev {TUNNEL_DEV} nud permanent",
                   f"route add {peer.pod_cidr} via {peer.tunnel_ip} dev {TUNNEL_DEV} onlink"]
         if profile.forward == "bpf-tunnel":
-            lines.append(f"neigh replace {np_hop(peer)} lladdr {np_mac(peer)} dev {NP_TUNNEL_DEV} nud permanent")
+            lines.append(f"neigh replace {np_hop(peer)} lladdr {np_tunnel_mac(peer)} dev {NP_TUNNEL_DEV} nud permanent")
     if node.name == topo.backend_node.name:
         pod = topo.backend
         lines += [f"link add {pod.host_iface} address {CALI_MAC} type veth peer name eth0 "
@@ -110,14 +111,16 @@ def node_batch(topo: Topology, profile: Profile, node: LabNode) -> str:
         # NodePort packets for our own address are forwarded, not delivered: the fwmark rule must
         # be seen before the local table, so the local rule moves behind it (LAB-NOTES). Scoped to
         # eth0: a tunnel device's own outer packet keeps the mark and must not loop back in.
-        lines += [f"rule add pref 1000 iif eth0 fwmark {NP_MARK:#x} lookup {NP_TABLE}",
-                  "rule add pref 1001 lookup local", "rule del pref 0 lookup local",
-                  f"route add default {_via(topo, profile, topo.backend_node)} table {NP_TABLE}"]
+        lines += forward_not_deliver(_via(topo, profile, topo.backend_node))
     return "\n".join(lines) + "\n"
 
 
-def np_mac(node: LabNode) -> str:
-    return f"02:cc:05:00:00:{node.index:02x}"
+def forward_not_deliver(via: str) -> list[str]:
+    """Policy routing (IPv4 or IPv6 batch alike) that forwards marked NodePort packets for the
+    node's own address ``via`` the given next hop instead of delivering them locally."""
+    return [f"rule add pref 1000 iif eth0 fwmark {NP_MARK:#x} lookup {NP_TABLE}",
+            "rule add pref 1001 lookup local", "rule del pref 0 lookup local",
+            f"route add default {via} table {NP_TABLE}"]
 
 
 def np_tunnel_sysctls(profile: Profile, node: LabNode, topo: Topology) -> tuple[tuple[str, str], ...]:
@@ -134,7 +137,7 @@ def np_tunnel_sysctls(profile: Profile, node: LabNode, topo: Topology) -> tuple[
 def np_fdb(topo: Topology, node: LabNode) -> list[str]:
     """Where the NodePort tunnel sends each peer's frames: the peer node's address (upstream:
     the outer destination is the backend node's own address, never a tunnel address)."""
-    return [f"fdb append {np_mac(peer)} dev {NP_TUNNEL_DEV} dst {peer.address}"
+    return [f"fdb append {np_tunnel_mac(peer)} dev {NP_TUNNEL_DEV} dst {peer.address}"
             for peer in topo.nodes if peer.index != node.index]
 
 
@@ -211,7 +214,7 @@ def node_nft(topo: Topology, profile: Profile, node: LabNode) -> str:
         for peer in topo.nodes:
             if peer.index == node.index:
                 continue
-            mac = {"bpf-tunnel": np_mac(peer), "overlay": peer.vtep_mac}.get(profile.forward, peer.uplink_mac)
+            mac = {"bpf-tunnel": np_tunnel_mac(peer), "overlay": peer.vtep_mac}.get(profile.forward, peer.uplink_mac)
             mangle.append(f'iifname "{fwd_iface}" ct state new ether saddr {mac} '
                           f"ct mark set {RETURN_MARK_BASE + peer.index:#x}")
         mangle.append(f'iifname "{backend.host_iface}" ct mark & 0xff00 == {RETURN_MARK_BASE:#x} '

@@ -6,12 +6,18 @@ from calico_conformance.evidence.model import DecodedFrame
 from calico_conformance.upstream import BPF_NODEPORT_UDP_CHECKSUM, BPF_NODEPORT_VNI, DEFAULT_VXLAN_VNI
 
 
-def expected(obs, port: int, family: int = 4) -> str:
+def _addresses(obs, family: int) -> tuple[str, str, str, str]:
+    """(address the client connected to, the pod's, the ingress and the backend node's felix
+    address) in ``family``."""
     ingress, backend = obs.ingress, obs.backend_node
-    ing = ingress.address if family == 4 else ingress.address6
-    outer = (ingress.felix_address, backend.felix_address) if family == 4 else \
-        (ingress.felix_address6, backend.felix_address6)
-    return (f"{obs.client_address} > {ing}:{obs.service.node_port} in VXLAN {outer[0]}->{outer[1]} "
+    if family == 4:
+        return ingress.address, obs.service.backend_ip, ingress.felix_address, backend.felix_address
+    return ingress.address6, obs.service.backend_ip6, ingress.felix_address6, backend.felix_address6
+
+
+def expected(obs, port: int, family: int = 4) -> str:
+    ingress_ip, _, outer_src, outer_dst = _addresses(obs, family)
+    return (f"{obs.client_address} > {ingress_ip}:{obs.service.node_port} in VXLAN {outer_src}->{outer_dst} "
             f"udp/{port} vni {BPF_NODEPORT_VNI:#x} csum 0")
 
 
@@ -19,9 +25,7 @@ def bpf_tunnel_verdict(f: DecodedFrame, obs, port: int, family: int = 4) -> tupl
     """(what the frame shows, whether it is felix's NodePort tunnel) for the SYN of a probed
     connection as it left the ingress node."""
     ingress, backend, service = obs.ingress, obs.backend_node, obs.service
-    ingress_ip = ingress.address if family == 4 else ingress.address6
-    backend_ip = service.backend_ip if family == 4 else service.backend_ip6
-    backend_node_ip = backend.felix_address if family == 4 else backend.felix_address6
+    ingress_ip, backend_ip, _, backend_node_ip = _addresses(obs, family)
     if f.encap is None:
         return f"plain {f.tcp} (not encapsulated: routed, not tunnelled)", False
     e = f.encap
