@@ -117,3 +117,56 @@ def test_dsr_reply_leaves_backend_node_directly(nodeport, facts, evidence):
                         not via_ingress and bool(forwarded), str(nodeport.ingress_uplink)))
     _attach(evidence, nodeport, nodeport.backend_uplink, nodeport.ingress_uplink)
     evidence.verdict("verdict", verify(rows, claim="Under DSR the reply leaves the backend's node directly"))
+
+
+def _reply_bytes(nodeport, point, conn, direction=None) -> int:
+    """Reply payload bytes (distinct sequence numbers) of ``conn`` seen at ``point``: segments to
+    the client's port from the backend (before reverse NAT) or the NodePort (after)."""
+    sources = {nodeport.service.backend_port, nodeport.service.node_port}
+    seen = {}
+    for f in nodeport.at(point):
+        t = f.tcp
+        if t is None or not t.payload_len or t.dport != conn.sport or t.sport not in sources:
+            continue
+        if direction and f.direction != direction:
+            continue
+        seen[t.seq] = max(seen.get(t.seq, 0), t.payload_len)
+    return sum(seen.values())
+
+
+@pytest.mark.check("EBPF-NODEPORT-MTU")
+def test_large_reply_crosses_nodeport_path(nodeport, evidence):
+    """v3.29 and older: "An underlying network fabric that allows VXLAN traffic between hosts. In
+    eBPF mode, VXLAN is used to forward Kubernetes NodePort traffic."
+
+    A path that forwards over VXLAN must carry its 50 bytes (IPv4) on top of full-size packets:
+    Calico's MTU is the host interface's less that (docs/upstream-truths.md, nodeport-mtu). A
+    reply of many full-size packets must arrive whole."""
+    conn = nodeport.large
+    if conn is None or conn.exchange is None:
+        pytest.skip("not configured: the probe batch asked for no large reply")
+    if not any(c.exchange and c.exchange.ok for c in nodeport.connections):
+        pytest.skip("skipped, because no small reply arrived either: the NodePort path fails at "
+                    "every size, so the size of a reply cannot be what loses it (see EBPF-SOURCE-IP)")
+    ex, want_bytes = conn.exchange, int(ex_path_pad(conn.exchange.path))
+    where = f"client {nodeport.client_address}"
+    seen = f"{ex.received_bytes} bytes arrived" + ("" if ex.ok else f", then {ex.error}")
+    ok = ex.ok and ex.received_bytes >= want_bytes
+    if not ok:
+        backend, ingress = nodeport.backend_node.name, nodeport.ingress.name
+        sent = _reply_bytes(nodeport, nodeport.backend_iface, conn)
+        left = _reply_bytes(nodeport, nodeport.backend_uplink, conn, "out")
+        arrived = _reply_bytes(nodeport, nodeport.ingress_uplink, conn, "in")
+        seen += (f"; of the reply the pod sent {sent} bytes, {left} left {backend}'s uplink, "
+                 f"{arrived} entered {ingress}'s (a loss between the pod and the uplink is what "
+                 "an MTU without room for VXLAN's overhead does)")
+    rows = [Row(f"connection {conn.label}", f"a reply of more than {want_bytes} bytes arrives whole",
+                seen, ok, where)]
+    _attach(evidence, nodeport, nodeport.backend_iface, nodeport.backend_uplink, nodeport.ingress_uplink)
+    evidence.verdict("verdict", verify(rows, claim="A reply of many full-size packets crosses the NodePort path"))
+
+
+def ex_path_pad(path: str) -> int:
+    """N of the probe's ``/?pad=N``."""
+    import urllib.parse
+    return int(urllib.parse.parse_qs(urllib.parse.urlsplit(path).query).get("pad", ["0"])[0])

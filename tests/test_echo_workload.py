@@ -44,6 +44,23 @@ def test_ipv4_client_is_reported_as_plain_ipv4(echo):
     assert answer["client_ip"] == "127.0.0.1" and answer["hostname"] == "backend@test"
 
 
+@pytest.mark.parametrize("query, size", [("pad=4000", 4000), ("pad=-5", 0), ("pad=lots", 0),
+                                         (f"pad={10**9}", 1 << 20)])
+def test_pad_asks_for_a_reply_of_that_many_bytes_within_a_cap(echo, query, size):
+    answer = _get(f"http://127.0.0.1:{echo}/?{query}")
+    assert len(answer.get("pad", "")) == size and answer["client_ip"] == "127.0.0.1"
+
+
+def test_the_probe_client_reports_how_much_of_a_large_reply_arrived(echo):
+    from calico_conformance.workloads import httpget
+    out = httpget.http_get("127.0.0.1", echo, path="/?pad=50000")
+    assert out["ok"] and out["received_bytes"] > 50000 and "pad" not in out["answer"]
+    # run as a script, as the SSH client does (empty BIND, then PATH)
+    line = subprocess.run([sys.executable, httpget.__file__, "127.0.0.1", str(echo), "2", "", "/?pad=10"],
+                          capture_output=True, text=True, check=True).stdout
+    assert json.loads(line)["path"] == "/?pad=10"
+
+
 def test_ipv6_client_is_reported_as_ipv6(echo):
     if not socket.has_ipv6:
         pytest.skip("skipped: this host has no IPv6")

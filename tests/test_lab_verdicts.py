@@ -6,34 +6,35 @@ import pytest
 from calico_conformance.lab import profiles
 from suite_runner import needs_root, run_suite
 
-CORE = ["EBPF-NODEPORT-VXLAN", "EBPF-SOURCE-IP", "EBPF-DSR-DIRECT-RETURN", "EBPF-NO-KUBE-PROXY",
+CORE = ["EBPF-NODEPORT-VXLAN", "EBPF-NODEPORT-MTU", "EBPF-SOURCE-IP", "EBPF-DSR-DIRECT-RETURN", "EBPF-NO-KUBE-PROXY",
         "EBPF-UNSUPPORTED-VLAN", "EBPF-IPV6-NODEPORT"]
 P, F, S = "passed", "failed", "skipped"
 
 EXPECTED = {
-    #                            VXLAN SRC-IP DSR KUBE-PROXY VLAN IPV6
-    "ebpf-tunnel":               (P, P, S, P, P, S),
-    "ebpf-dsr":                  (P, P, P, P, P, S),
-    "kube-proxy":                (F, F, S, F, P, S),
-    "kube-proxy-real":           (F, F, S, F, P, S),   # run in tests/test_real_apiserver.py
-    "ebpf-after-kube-proxy":     (P, P, S, P, P, S),
-    "ebpf-dsr-optout":           (P, P, S, P, P, S),
-    "ebpf-kube-proxy-coexist":   (P, P, S, P, P, S),
-    "ebpf-dual-stack":           (P, P, S, P, P, P),
-    "defect-snat":               (P, F, S, P, P, S),
-    "defect-snat-some-sources":  (P, F, S, P, P, S),
-    "defect-rp-filter":          (P, F, S, P, P, S),
-    "defect-no-vxlan":           (F, P, S, P, P, S),
-    "defect-vxlan-port":         (F, P, S, P, P, S),
-    "defect-vxlan-vni":          (F, P, S, P, P, S),
-    "defect-overlay-path":       (F, P, S, P, P, S),
-    "defect-dsr-via-ingress":    (P, P, F, P, P, S),
-    "defect-kube-proxy-leftover": (P, P, S, F, P, S),
-    "defect-kube-proxy-half-removed": (P, P, S, F, P, S),
-    "defect-kube-proxy-nft":     (P, P, S, F, P, S),
-    "defect-kube-proxy-ipvs":    (P, P, S, F, P, S),
-    "defect-ipv6-nodeport":      (P, P, S, P, P, F),
-    "defect-tagged-vlan":        (P, P, S, P, F, S),
+    #                            VXLAN MTU SRC-IP DSR KUBE-PROXY VLAN IPV6
+    "ebpf-tunnel":               (P, P, P, S, P, P, S),
+    "ebpf-dsr":                  (P, P, P, P, P, P, S),
+    "kube-proxy":                (F, P, F, S, F, P, S),
+    "kube-proxy-real":           (F, P, F, S, F, P, S),   # run in tests/test_real_apiserver.py
+    "ebpf-after-kube-proxy":     (P, P, P, S, P, P, S),
+    "ebpf-dsr-optout":           (P, P, P, S, P, P, S),
+    "ebpf-kube-proxy-coexist":   (P, P, P, S, P, P, S),
+    "ebpf-dual-stack":           (P, P, P, S, P, P, P),
+    "defect-snat":               (P, P, F, S, P, P, S),
+    "defect-snat-some-sources":  (P, P, F, S, P, P, S),
+    "defect-rp-filter":          (P, S, F, S, P, P, S),
+    "defect-mtu-no-room":        (P, F, P, S, P, P, S),
+    "defect-no-vxlan":           (F, P, P, S, P, P, S),
+    "defect-vxlan-port":         (F, P, P, S, P, P, S),
+    "defect-vxlan-vni":          (F, P, P, S, P, P, S),
+    "defect-overlay-path":       (F, P, P, S, P, P, S),
+    "defect-dsr-via-ingress":    (P, P, P, F, P, P, S),
+    "defect-kube-proxy-leftover": (P, P, P, S, F, P, S),
+    "defect-kube-proxy-half-removed": (P, P, P, S, F, P, S),
+    "defect-kube-proxy-nft":     (P, P, P, S, F, P, S),
+    "defect-kube-proxy-ipvs":    (P, P, P, S, F, P, S),
+    "defect-ipv6-nodeport":      (P, P, P, S, P, P, F),
+    "defect-tagged-vlan":        (P, P, P, S, P, F, S),
 }
 
 
@@ -83,6 +84,8 @@ def test_dsr_is_reported_not_configured_under_tunnel_mode(pytester):
                                       "vni 0x1000*DNATed to the pod at node1*kube-proxy's path*"]),
     ("kube-proxy", "vxlan", ["*vni 0x1000*DNATed to the pod at node1*kube-proxy's path*"]),
     ("defect-dsr-via-ingress", "dsr", ["*no direct SYN-ACK leaves node2*"]),
+    ("defect-mtu-no-room", "large_reply", ["*expected a reply of more than 32768 bytes arrives whole, saw * bytes "
+                                           "arrived, then TimeoutError*of the reply the pod sent * bytes*"]),
     ("defect-kube-proxy-leftover", "kube_proxy", ["*KUBE-NODEPORTS*KUBE-SERVICES*"]),
     ("defect-kube-proxy-half-removed", "kube_proxy", ["*KUBE-SEP-CCL4BACKEND0000, KUBE-SVC-CCL4BACKEND0000*"
                                                       "left by design: *KUBE-EXT-CCL4BACKEND0000*"]),

@@ -44,3 +44,14 @@ FELIX_REMOVES_KUBE_PROXY_CHAINS = ("KUBE-FORWARD", "KUBE-SERVICES", "KUBE-EXTERN
 # @ v3.31.7; felix/fv/bpf_test.go "with BPF disabled to begin with": `nft list tables` loses
 # "kube-proxy").
 FELIX_REMOVES_KUBE_PROXY_NFT_FROM = (3, 31, 4)
+
+# felix/dataplane/linux/int_dataplane.go::ConfigureDefaultMTUs @ v3.29.7 (vxlanMTUOverhead 50,
+# vxlanV6MTUOverhead 70): with vxlanMTU unset felix takes the host interface's MTU less these,
+# and hands the result to the CNI plugin for pod interfaces (determinePodMTU) and to the BPF
+# programs as their tunnel MTU (felix/dataplane/linux/bpf_ep_mgr.go::calculateTCAttachPoint,
+# TunnelMTU = vxlanMTU). A DF packet longer than that gets ICMP "fragmentation needed" with the
+# tunnel MTU before encapsulation (felix/bpf-gpl/tc.c, vxlan_encap_too_big -> icmp_too_big); a
+# vxlanMTU that leaves no room for the header passes that test, and the encapsulated frame is
+# too long for the host interface.
+VXLAN_MTU_OVERHEAD = 50
+VXLAN_V6_MTU_OVERHEAD = 70

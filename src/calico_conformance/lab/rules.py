@@ -7,7 +7,7 @@ from __future__ import annotations
 from calico_conformance.lab.profiles import Profile
 from calico_conformance.lab.topology import (CLIENT_IP, NP_TUNNEL_DEV, POD_GATEWAY, LabNode, Topology,
                                              np_tunnel_mac)
-from calico_conformance.upstream import BPF_NODEPORT_VNI
+from calico_conformance.upstream import BPF_NODEPORT_VNI, VXLAN_MTU_OVERHEAD
 
 CALI_MAC = "ee:ee:ee:ee:ee:ee"       # Calico's host-side MAC on every cali* interface
 TUNNEL_DEV = "vxlan.calico"
@@ -18,6 +18,12 @@ TRUNK_VID = 100
 RETURN_MARK_BASE = 0x100            # tunnel mode: ct mark 0x100+i = "forwarded to us by node i"
 NP_MARK = 0x200                     # "NodePort traffic to forward to the backend's node"
 NP_TABLE = 200
+UPLINK_MTU = 1500                   # veth's default, as most cloud and bare-metal NICs
+
+
+def pod_mtu(profile: Profile) -> int:
+    """The backend pod's MTU, as Calico's CNI plugin sets it from felix's (upstream.VXLAN_MTU_OVERHEAD)."""
+    return UPLINK_MTU - VXLAN_MTU_OVERHEAD if profile.mtu_leaves_vxlan_room else UPLINK_MTU
 
 
 def wire_vxlan(topo: Topology, profile: Profile) -> tuple[int, int]:
@@ -84,11 +90,18 @@ def node_batch(topo: Topology, profile: Profile, node: LabNode) -> str:
                   f"link set {TUNNEL_DEV} up"]
     if profile.forward == "bpf-tunnel":
         np_port, np_vni = wire_vxlan(topo, profile)
-        # IPv4 VXLAN sends UDP checksum 0 unless asked (upstream.BPF_NODEPORT_UDP_CHECKSUM).
+        # IPv4 VXLAN sends UDP checksum 0 unless asked (upstream.BPF_NODEPORT_UDP_CHECKSUM). Bound
+        # to eth0 its MTU is eth0's less 50, and a longer DF packet gets ICMP "fragmentation
+        # needed", as felix's tunnel MTU check answers. The MTU defect's device is unbound, with
+        # eth0's own MTU and DF on the outer header: too-long frames are dropped, no ICMP.
+        bound = ("dev eth0" if profile.mtu_leaves_vxlan_room
+                 else f"df set")
         lines += [f"link add {NP_TUNNEL_DEV} type vxlan id {np_vni} dstport {np_port} local {node.address} "
-                  f"dev eth0 nolearning noudpcsum",
+                  f"{bound} nolearning noudpcsum",
                   f"link set {NP_TUNNEL_DEV} address {np_tunnel_mac(node)}",
                   f"link set {NP_TUNNEL_DEV} up"]
+        if not profile.mtu_leaves_vxlan_room:
+            lines.append(f"link set {NP_TUNNEL_DEV} mtu {UPLINK_MTU}")
     for peer in topo.nodes:
         if peer.index == node.index:
             continue
@@ -101,8 +114,8 @@ def node_batch(topo: Topology, profile: Profile, node: LabNode) -> str:
             lines.append(f"neigh replace {np_hop(peer)} lladdr {np_tunnel_mac(peer)} dev {NP_TUNNEL_DEV} nud permanent")
     if node.name == topo.backend_node.name:
         pod = topo.backend
-        lines += [f"link add {pod.host_iface} address {CALI_MAC} type veth peer name eth0 "
-                  f"netns {pod.netns} address {pod.mac}",
+        lines += [f"link add {pod.host_iface} address {CALI_MAC} mtu {pod_mtu(profile)} type veth peer name eth0 "
+                  f"netns {pod.netns} address {pod.mac} mtu {pod_mtu(profile)}",
                   f"link set {pod.host_iface} up",
                   f"route add {pod.ip}/32 dev {pod.host_iface} scope link",
                   f"neigh replace {pod.ip} lladdr {pod.mac} dev {pod.host_iface} nud permanent"]

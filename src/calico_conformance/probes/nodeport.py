@@ -19,6 +19,10 @@ from calico_conformance.probes.synprobe import CraftedSyn
 from calico_conformance.targets.base import HttpExchange, Node, NodePortService, Target, TargetError
 
 
+# Tens of full-size segments at any common MTU; an MTU that leaves no room for VXLAN loses them.
+LARGE_REPLY_BYTES = 32768
+
+
 @dataclass
 class ProbedConnection:
     """A kernel connection (``exchange`` with the workload's answer) or a scapy-crafted handshake
@@ -52,6 +56,7 @@ class NodePortObservation:
     frames: dict[CapturePoint, list[DecodedFrame]]
     pcaps: dict[CapturePoint, Path] = field(default_factory=dict)
     elapsed_s: float = 0.0
+    large: ProbedConnection | None = None    # the large-reply connection (GET /?pad=N)
 
     def point(self, node: Node | str, iface: str) -> CapturePoint:
         return CapturePoint(node if isinstance(node, str) else node.name, iface)
@@ -135,10 +140,12 @@ def pick_ingress(target: Target, service: NodePortService) -> Node:
 
 
 def probe_nodeport(target: Target, *, count: int = 3, crafted: int = 1, family: int = 4,
-                   evidence_dir: Path | None = None, vxlan_ports=None) -> NodePortObservation:
+                   evidence_dir: Path | None = None, vxlan_ports=None,
+                   large_reply: int = LARGE_REPLY_BYTES) -> NodePortObservation:
     """``count`` kernel connections with an HTTP GET, plus ``crafted`` scapy handshakes where the
-    target's client can send them (IPv4). ``family=6`` probes the IPv6 NodePort of a dual-stack
-    cluster; the caller checks first that the target has one (``ipv6_ready``)."""
+    target's client can send them (IPv4), plus one GET for a reply of ``large_reply`` bytes
+    (0: none). ``family=6`` probes the IPv6 NodePort of a dual-stack cluster; the caller checks
+    first that the target has one (``ipv6_ready``)."""
     started = time.perf_counter()
     service = target.nodeport_service()
     ingress = pick_ingress(target, service)
@@ -159,6 +166,7 @@ def probe_nodeport(target: Target, *, count: int = 3, crafted: int = 1, family: 
         send_syn = getattr(client, "send_syn", None)
         syns = [send_syn(ingress_ip, service.node_port) for _ in range(crafted)] if send_syn else []
         exchanges = [client.http_get(ingress_ip, service.node_port) for _ in range(count)]
+        large = client.http_get(ingress_ip, service.node_port, path=f"/?pad={large_reply}") if large_reply else None
     finally:
         raw = capture.stop()
 
@@ -172,7 +180,8 @@ def probe_nodeport(target: Target, *, count: int = 3, crafted: int = 1, family: 
             pcaps[p] = path
     obs = NodePortObservation(service, client_ip, ingress, backend_node,
                               [ProbedConnection(exchange=x) for x in exchanges]
-                              + [ProbedConnection(crafted=syn, isn=syn.isn) for syn in syns], decoded, pcaps)
+                              + [ProbedConnection(crafted=syn, isn=syn.isn) for syn in syns], decoded, pcaps,
+                              large=ProbedConnection(exchange=large) if large else None)
     _find_isns(obs)
     obs.elapsed_s = time.perf_counter() - started
     return obs
@@ -181,7 +190,7 @@ def probe_nodeport(target: Target, *, count: int = 3, crafted: int = 1, family: 
 def _find_isns(obs: NodePortObservation) -> None:
     """The ISN of each connection, from its SYN as it entered the ingress node (or left the client)."""
     candidates = obs.at(obs.ingress_uplink) + [f for p, fs in obs.frames.items() if p.node == "client" for f in fs]
-    for conn in obs.connections:
+    for conn in obs.connections + ([obs.large] if obs.large else []):
         if conn.isn is not None:
             continue
         for f in candidates:

@@ -142,6 +142,8 @@ class HttpExchange:
     reported_client: str | None   # the source address the backend says it saw
     error: str | None
     elapsed_s: float
+    path: str = "/"               # what was asked: ``/?pad=N`` asks for a reply of many packets
+    received_bytes: int = 0       # what arrived of the answer (headers included), even if cut short
 
 
 @dataclass(frozen=True)
@@ -156,7 +158,7 @@ class Client(Protocol):
     address: str
     address6: str | None     # for IPv6 NodePort probes on dual-stack clusters
 
-    def http_get(self, host: str, port: int, *, timeout: float = 2.0) -> HttpExchange: ...
+    def http_get(self, host: str, port: int, *, timeout: float = 2.0, path: str = "/") -> HttpExchange: ...
 
 
 class Capture(Protocol):

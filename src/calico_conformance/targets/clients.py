@@ -13,9 +13,10 @@ from calico_conformance.workloads import httpget
 _HTTPGET_SOURCE = Path(httpget.__file__)
 
 
-def _exchange(host: str, port: int, out: dict) -> HttpExchange:
+def exchange_from(host: str, port: int, out: dict) -> HttpExchange:
+    """An ``HttpExchange`` from what ``httpget.http_get`` returned (here or on another host)."""
     return HttpExchange(out["local_ip"], out["local_port"], host, port, out["ok"], out["reported_client"],
-                        out["error"], out["elapsed_s"])
+                        out["error"], out["elapsed_s"], out.get("path", "/"), out.get("received_bytes", 0))
 
 
 def source_address(dest: str) -> str:
@@ -35,8 +36,8 @@ class LocalClient:
     def __init__(self, address: str, address6: str | None = None, name: str = "client"):
         self.name, self.address, self.address6 = name, address, address6
 
-    def http_get(self, host: str, port: int, *, timeout: float = 2.0) -> HttpExchange:
-        return _exchange(host, port, httpget.http_get(host, port, timeout))
+    def http_get(self, host: str, port: int, *, timeout: float = 2.0, path: str = "/") -> HttpExchange:
+        return exchange_from(host, port, httpget.http_get(host, port, timeout, path=path))
 
 
 class SshClient:
@@ -45,9 +46,9 @@ class SshClient:
     def __init__(self, executor, address: str, name: str = "client", address6: str | None = None):
         self.executor, self.address, self.name, self.address6 = executor, address, name, address6
 
-    def http_get(self, host: str, port: int, *, timeout: float = 2.0) -> HttpExchange:
-        result = self.executor.run(["python3", "-", host, str(port), str(timeout)],
+    def http_get(self, host: str, port: int, *, timeout: float = 2.0, path: str = "/") -> HttpExchange:
+        result = self.executor.run(["python3", "-", host, str(port), str(timeout), "", path],
                                    input=_HTTPGET_SOURCE.read_text(), timeout=timeout + 15)
         if not result.succeeded:
             raise ExecutorError(f"the external client {self.name} could not run the probe: {result.describe()}")
-        return _exchange(host, port, json.loads(result.stdout.strip().splitlines()[-1]))
+        return exchange_from(host, port, json.loads(result.stdout.strip().splitlines()[-1]))

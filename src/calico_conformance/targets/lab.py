@@ -18,6 +18,8 @@ from calico_conformance.lab import ipv6, profiles
 from calico_conformance.lab.builder import Lab
 from calico_conformance.lab.capture import LabCapture
 from calico_conformance.lab.topology import CLIENT_IP, LabSpec, Topology
+from calico_conformance.targets.clients import exchange_from
+from calico_conformance.workloads import httpget
 from calico_conformance.targets.base import (ClusterFacts, HttpExchange, NodeFacts, Node, NodePortService,
                                    Target, TargetError)
 from calico_conformance.evidence.model import CapturePoint
@@ -65,29 +67,12 @@ class LabClient:
         synprobe.send(lambda *a: netns.socket_in(self.netns, *a), raw, host)
         return syn
 
-    def http_get(self, host: str, port: int, *, timeout: float = 2.0) -> HttpExchange:
+    def http_get(self, host: str, port: int, *, timeout: float = 2.0, path: str = "/") -> HttpExchange:
         v6 = ":" in host
         sock = netns.socket_in(self.netns, socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_STREAM)
-        started = time.perf_counter()
-        try:
-            # Bound first, so the source port is known even if the connection fails.
-            sock.bind((self.address6 if v6 else self.address, 0))
-            local = sock.getsockname()
-            with sock:
-                sock.settimeout(timeout)
-                sock.connect((host, port))
-                sock.sendall(f"GET / HTTP/1.0\r\nHost: {f'[{host}]' if v6 else host}:{port}\r\n\r\n".encode())
-                chunks = []
-                while chunk := sock.recv(4096):
-                    chunks.append(chunk)
-            body = b"".join(chunks).partition(b"\r\n\r\n")[2]
-            reported = json.loads(body)["client_ip"]
-            return HttpExchange(local[0], local[1], host, port, True, reported, None,
-                                time.perf_counter() - started)
-        except (OSError, ValueError, KeyError) as exc:
-            local = locals().get("local", (self.address, 0))
-            return HttpExchange(local[0], local[1], host, port, False, None,
-                                f"{type(exc).__name__}: {exc}", time.perf_counter() - started)
+        out = httpget.http_get(host, port, timeout, bind=self.address6 if v6 else self.address,
+                               path=path, sock=sock)
+        return exchange_from(host, port, out)
 
 
 class LabTarget(Target):
