@@ -158,12 +158,22 @@ def test_large_reply_crosses_nodeport_path(nodeport, evidence):
         left = _reply_bytes(nodeport, nodeport.backend_uplink, conn, "out")
         arrived = _reply_bytes(nodeport, nodeport.ingress_uplink, conn, "in")
         seen += (f"; of the reply the pod sent {sent} bytes, {left} left {backend}'s uplink, "
-                 f"{arrived} entered {ingress}'s (a loss between the pod and the uplink is what "
-                 "an MTU without room for VXLAN's overhead does)")
+                 f"{arrived} entered {ingress}'s{_where_lost(sent, left, arrived, backend)}")
     rows = [Row(f"connection {conn.label}", f"a reply of more than {want_bytes} bytes arrives whole",
                 seen, ok, where)]
     _attach(evidence, nodeport, nodeport.backend_iface, nodeport.backend_uplink, nodeport.ingress_uplink)
     evidence.verdict("verdict", verify(rows, claim="A reply of many full-size packets crosses the NodePort path"))
+
+
+def _where_lost(sent: int, left: int, arrived: int, backend: str) -> str:
+    """Which hop lost the reply, and what such a loss usually is, from the byte counts."""
+    if sent and left < sent:
+        return (f": lost on {backend}, where VXLAN's 50 bytes do not fit its uplink's MTU (vxlanMTU "
+                "or the pod MTU set too close to it)")
+    if left and arrived < left:
+        return (": lost between the nodes, where the fabric does not carry full-size packets plus "
+                "VXLAN's 50 bytes (a fabric MTU smaller than the nodes')")
+    return ""
 
 
 def ex_path_pad(path: str) -> int:

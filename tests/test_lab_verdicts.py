@@ -6,35 +6,36 @@ import pytest
 from calico_conformance.lab import profiles
 from suite_runner import needs_root, run_suite
 
-CORE = ["EBPF-NODEPORT-VXLAN", "EBPF-NODEPORT-MTU", "EBPF-SOURCE-IP", "EBPF-DSR-DIRECT-RETURN", "EBPF-NO-KUBE-PROXY",
+CORE = ["EBPF-NODEPORT-VXLAN", "EBPF-NODEPORT-MTU", "EBPF-ETP-LOCAL", "EBPF-SOURCE-IP", "EBPF-DSR-DIRECT-RETURN", "EBPF-NO-KUBE-PROXY",
         "EBPF-UNSUPPORTED-VLAN", "EBPF-IPV6-NODEPORT"]
 P, F, S = "passed", "failed", "skipped"
 
 EXPECTED = {
-    #                            VXLAN MTU SRC-IP DSR KUBE-PROXY VLAN IPV6
-    "ebpf-tunnel":               (P, P, P, S, P, P, S),
-    "ebpf-dsr":                  (P, P, P, P, P, P, S),
-    "kube-proxy":                (F, P, F, S, F, P, S),
-    "kube-proxy-real":           (F, P, F, S, F, P, S),   # run in tests/test_real_apiserver.py
-    "ebpf-after-kube-proxy":     (P, P, P, S, P, P, S),
-    "ebpf-dsr-optout":           (P, P, P, S, P, P, S),
-    "ebpf-kube-proxy-coexist":   (P, P, P, S, P, P, S),
-    "ebpf-dual-stack":           (P, P, P, S, P, P, P),
-    "defect-snat":               (P, P, F, S, P, P, S),
-    "defect-snat-some-sources":  (P, P, F, S, P, P, S),
-    "defect-rp-filter":          (P, S, F, S, P, P, S),
-    "defect-mtu-no-room":        (P, F, P, S, P, P, S),
-    "defect-no-vxlan":           (F, P, P, S, P, P, S),
-    "defect-vxlan-port":         (F, P, P, S, P, P, S),
-    "defect-vxlan-vni":          (F, P, P, S, P, P, S),
-    "defect-overlay-path":       (F, P, P, S, P, P, S),
-    "defect-dsr-via-ingress":    (P, P, P, F, P, P, S),
-    "defect-kube-proxy-leftover": (P, P, P, S, F, P, S),
-    "defect-kube-proxy-half-removed": (P, P, P, S, F, P, S),
-    "defect-kube-proxy-nft":     (P, P, P, S, F, P, S),
-    "defect-kube-proxy-ipvs":    (P, P, P, S, F, P, S),
-    "defect-ipv6-nodeport":      (P, P, P, S, P, P, F),
-    "defect-tagged-vlan":        (P, P, P, S, P, F, S),
+    #                            VXLAN MTU ETP SRC-IP DSR KUBE-PROXY VLAN IPV6
+    "ebpf-tunnel":               (P, P, P, P, S, P, P, S),
+    "ebpf-dsr":                  (P, P, P, P, P, P, P, S),
+    "kube-proxy":                (F, P, P, F, S, F, P, S),
+    "kube-proxy-real":           (F, P, P, F, S, F, P, S),   # run in tests/test_real_apiserver.py
+    "ebpf-after-kube-proxy":     (P, P, P, P, S, P, P, S),
+    "ebpf-dsr-optout":           (P, P, P, P, S, P, P, S),
+    "ebpf-kube-proxy-coexist":   (P, P, P, P, S, P, P, S),
+    "ebpf-dual-stack":           (P, P, P, P, S, P, P, P),
+    "defect-snat":               (P, P, P, F, S, P, P, S),
+    "defect-snat-some-sources":  (P, P, P, F, S, P, P, S),
+    "defect-rp-filter":          (P, S, P, F, S, P, P, S),
+    "defect-mtu-fabric":         (P, F, P, P, S, P, P, S),
+    "defect-etp-local-ignored":  (P, P, F, P, S, P, P, S),
+    "defect-no-vxlan":           (F, P, P, P, S, P, P, S),
+    "defect-vxlan-port":         (F, P, P, P, S, P, P, S),
+    "defect-vxlan-vni":          (F, P, P, P, S, P, P, S),
+    "defect-overlay-path":       (F, P, P, P, S, P, P, S),
+    "defect-dsr-via-ingress":    (P, P, P, P, F, P, P, S),
+    "defect-kube-proxy-leftover": (P, P, P, P, S, F, P, S),
+    "defect-kube-proxy-half-removed": (P, P, P, P, S, F, P, S),
+    "defect-kube-proxy-nft":     (P, P, P, P, S, F, P, S),
+    "defect-kube-proxy-ipvs":    (P, P, P, P, S, F, P, S),
+    "defect-ipv6-nodeport":      (P, P, P, P, S, P, P, F),
+    "defect-tagged-vlan":        (P, P, P, P, S, P, F, S),
 }
 
 
@@ -84,7 +85,10 @@ def test_dsr_is_reported_not_configured_under_tunnel_mode(pytester):
                                       "vni 0x1000*DNATed to the pod at node1*kube-proxy's path*"]),
     ("kube-proxy", "vxlan", ["*vni 0x1000*DNATed to the pod at node1*kube-proxy's path*"]),
     ("defect-dsr-via-ingress", "dsr", ["*no direct SYN-ACK leaves node2*"]),
-    ("defect-mtu-no-room", "large_reply", ["*expected a reply of more than 32768 bytes arrives whole, saw * bytes "
+    ("defect-etp-local-ignored", "local_traffic_policy", ["*expected not served and not forwarded (node1 has no local "
+                                                          "backend), saw served*its SYN left node1 again, in VXLAN*"]),
+    ("kube-proxy", "local_traffic_policy", ["*dropped without an answer: kube-proxy's way*"]),
+    ("defect-mtu-fabric", "large_reply", ["*expected a reply of more than 32768 bytes arrives whole, saw * bytes "
                                            "arrived, then TimeoutError*of the reply the pod sent * bytes*"]),
     ("defect-kube-proxy-leftover", "kube_proxy", ["*KUBE-NODEPORTS*KUBE-SERVICES*"]),
     ("defect-kube-proxy-half-removed", "kube_proxy", ["*KUBE-SEP-CCL4BACKEND0000, KUBE-SVC-CCL4BACKEND0000*"

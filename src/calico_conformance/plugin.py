@@ -19,7 +19,7 @@ from calico_conformance.targets.base import LAB_NOTICE
 # The fixtures live in fixtures/ (shipped as calico_conformance.fixtures); a plugin module's
 # names are where pytest looks for a plugin's fixtures.
 from calico_conformance.fixtures.evidence import evidence  # noqa: F401
-from calico_conformance.fixtures.nodeport import nodeport, nodeport6  # noqa: F401
+from calico_conformance.fixtures.nodeport import etp_local, nodeport, nodeport6  # noqa: F401
 from calico_conformance.fixtures.target import facts, target  # noqa: F401
 
 

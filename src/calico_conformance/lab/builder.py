@@ -128,6 +128,12 @@ class Lab:
                            f"net/ipv4/conf/{topo.backend.host_iface}/proxy_arp", "1")
         _run(["ip", "-n", topo.backend.netns, "-batch", "-"], input=rules.pod_batch(topo),
              what="configuring the backend pod")
+        if profile.uplink_mtu != 1500:
+            # Wire-sized frames: veth and bridge pass GSO super-frames whatever their MTU, as no
+            # NIC does; segmented at the node, a frame longer than the fabric's 1500 is dropped.
+            for node in topo.nodes:
+                _run(["ip", "netns", "exec", node.netns, "ethtool", "-K", "eth0", "tso", "off", "gso", "off"],
+                     what=f"turning segmentation offload off on {node.name}'s uplink")
         if profile.forward != "direct":
             self._vxlan_fdb()
         if profile.ipv6:
@@ -141,7 +147,7 @@ class Lab:
             if nft_left:
                 _run(["ip", "netns", "exec", node.netns, "nft", "-f", "-"], input=nft_left,
                      what=f"loading kube-proxy's nftables table on {node.name}")
-            dump = "" if profile.real_kube_proxy else rules.kube_proxy_iptables(topo, profile.kube_proxy_rules)
+            dump = "" if profile.real_kube_proxy else rules.kube_proxy_iptables(topo, profile.kube_proxy_rules, node)
             if dump:
                 _run(["ip", "netns", "exec", node.netns, "iptables-restore"], input=dump,
                      what=f"loading kube-proxy's iptables chains on {node.name}")

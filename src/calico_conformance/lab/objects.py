@@ -71,6 +71,12 @@ def lab_objects(topo: Topology, profile: Profile, host: tuple[str, str, str]) ->
                  "externalTrafficPolicy": "Cluster",
                  "ipFamilies": ["IPv4", "IPv6"] if profile.ipv6 else ["IPv4"],
                  "ipFamilyPolicy": "PreferDualStack" if profile.ipv6 else "SingleStack"}})
+    objs.append({
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "backend-local", "namespace": "calico-conformance"},
+        "spec": {"type": "NodePort", "selector": {"app": "backend"},
+                 "ports": [{**svc, "nodePort": topo.spec.node_port_local}],
+                 "externalTrafficPolicy": "Local", "ipFamilies": ["IPv4"], "ipFamilyPolicy": "SingleStack"}})
     if profile.linux_dataplane == "BPF":
         # As the documents' first install step makes it: the API server's real, stable address
         # (the lab's control-plane node).

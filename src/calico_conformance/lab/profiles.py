@@ -28,9 +28,13 @@ class Profile:
     snat_forwarded: bool = False          # masquerade NodePort traffic forwarded to another node
     snat_sources: str | None = None       # ... only traffic from this source range (a partial SNAT)
     strict_rp_filter: bool = False        # rp_filter 1 on the backend's node: asymmetric paths dropped
-    # Calico's MTU leaves room for VXLAN (pod MTU and felix's tunnel MTU = uplink MTU - 50); a
-    # defect sets both to the uplink's own MTU, so full-size packets do not fit once encapsulated
-    mtu_leaves_vxlan_room: bool = True
+    # The nodes' uplink MTU, from which Calico derives the pod's and felix's tunnel MTU (less 50
+    # for VXLAN). The fabric between the nodes always carries 1500: a defect gives the nodes
+    # jumbo frames it cannot carry
+    uplink_mtu: int = 1500
+    # externalTrafficPolicy: Local served as Kubernetes and felix mean it (only by a node with a
+    # local backend; others answer ICMP port unreachable); a defect forwards it as Cluster
+    etp_local_ignored: bool = False
     # none | active (kube-proxy runs) | felix-cleaned (what felix leaves after its clean-up) |
     # leftover (service chains left, unhooked) | half-removed | nft-leftover (nftables mode table)
     kube_proxy_rules: str = "none"
@@ -97,11 +101,16 @@ PROFILES: dict[str, Profile] = {p.name: p for p in [
     replace(_TUNNEL, name="defect-snat", snat_forwarded=True, breaks=("EBPF-SOURCE-IP",),
             summary="eBPF tunnel, but forwarded NodePort traffic is masqueraded to the ingress "
                     "node's tunnel address"),
-    replace(_TUNNEL, name="defect-mtu-no-room", mtu_leaves_vxlan_room=False,
-            breaks=("EBPF-NODEPORT-MTU",),
-            summary="vxlanMTU 1500 on 1500-byte uplinks: no room for VXLAN's 50 bytes, so full-size "
-                    "replies, encapsulated back to the ingress node, are too long for eth0 and lost "
-                    "without an ICMP error [truth: nodeport-mtu]"),
+    replace(_TUNNEL, name="defect-mtu-fabric", uplink_mtu=9000, breaks=("EBPF-NODEPORT-MTU",),
+            summary="jumbo-frame nodes (MTU 9000) on a fabric that carries 1500: Calico's MTU (9000 "
+                    "- 50) leaves room for VXLAN on the node, not on the wire, so full-size replies, "
+                    "encapsulated back to the ingress node, are dropped by the fabric with no ICMP "
+                    "error [truth: nodeport-mtu]"),
+    replace(_TUNNEL, name="defect-etp-local-ignored", etp_local_ignored=True,
+            breaks=("EBPF-ETP-LOCAL",),
+            summary="the externalTrafficPolicy: Local Service is forwarded like a Cluster one: a node "
+                    "without a local backend sends it through the tunnel to the backend's node "
+                    "[truth: etp-local]"),
     replace(_TUNNEL, name="defect-no-vxlan", forward="direct", breaks=("EBPF-NODEPORT-VXLAN",),
             summary="eBPF tunnel, but NodePort traffic is routed to the backend's node without "
                     "encapsulation"),

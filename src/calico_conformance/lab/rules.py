@@ -18,12 +18,12 @@ TRUNK_VID = 100
 RETURN_MARK_BASE = 0x100            # tunnel mode: ct mark 0x100+i = "forwarded to us by node i"
 NP_MARK = 0x200                     # "NodePort traffic to forward to the backend's node"
 NP_TABLE = 200
-UPLINK_MTU = 1500                   # veth's default, as most cloud and bare-metal NICs
 
 
 def pod_mtu(profile: Profile) -> int:
-    """The backend pod's MTU, as Calico's CNI plugin sets it from felix's (upstream.VXLAN_MTU_OVERHEAD)."""
-    return UPLINK_MTU - VXLAN_MTU_OVERHEAD if profile.mtu_leaves_vxlan_room else UPLINK_MTU
+    """The backend pod's MTU as Calico's CNI plugin sets it from felix's: the host interface's
+    less VXLAN's overhead (upstream.VXLAN_MTU_OVERHEAD)."""
+    return profile.uplink_mtu - VXLAN_MTU_OVERHEAD
 
 
 def wire_vxlan(topo: Topology, profile: Profile) -> tuple[int, int]:
@@ -50,7 +50,10 @@ def fabric_batch(topo: Topology, profile: Profile) -> str:
     ends = [("client", topo.client_ns, topo.client_mac)]
     ends += [(n.name, n.netns, n.uplink_mac) for n in topo.nodes]
     for name, netns, mac in ends:
-        lines += [f"link add p-{name} type veth peer name eth0 netns {netns} address {mac}",
+        # the fabric's ports carry 1500; a node's own side has the profile's uplink MTU (a veth
+        # drops what is longer than its receiving end's MTU, as a switch does, without ICMP)
+        mtu = "" if name == "client" else f" mtu {profile.uplink_mtu}"
+        lines += [f"link add p-{name} type veth peer name eth0 netns {netns} address {mac}{mtu}",
                   f"link set p-{name} master br0", f"link set p-{name} up"]
     if profile.tagged_vlan_trunk:
         node = topo.backend_node
@@ -92,16 +95,11 @@ def node_batch(topo: Topology, profile: Profile, node: LabNode) -> str:
         np_port, np_vni = wire_vxlan(topo, profile)
         # IPv4 VXLAN sends UDP checksum 0 unless asked (upstream.BPF_NODEPORT_UDP_CHECKSUM). Bound
         # to eth0 its MTU is eth0's less 50, and a longer DF packet gets ICMP "fragmentation
-        # needed", as felix's tunnel MTU check answers. The MTU defect's device is unbound, with
-        # eth0's own MTU and DF on the outer header: too-long frames are dropped, no ICMP.
-        bound = ("dev eth0" if profile.mtu_leaves_vxlan_room
-                 else f"df set")
+        # needed", as felix's tunnel MTU check answers (upstream-truths row nodeport-mtu).
         lines += [f"link add {NP_TUNNEL_DEV} type vxlan id {np_vni} dstport {np_port} local {node.address} "
-                  f"{bound} nolearning noudpcsum",
+                  f"dev eth0 nolearning noudpcsum",
                   f"link set {NP_TUNNEL_DEV} address {np_tunnel_mac(node)}",
                   f"link set {NP_TUNNEL_DEV} up"]
-        if not profile.mtu_leaves_vxlan_room:
-            lines.append(f"link set {NP_TUNNEL_DEV} mtu {UPLINK_MTU}")
     for peer in topo.nodes:
         if peer.index == node.index:
             continue
@@ -205,8 +203,17 @@ def node_nft(topo: Topology, profile: Profile, node: LabNode) -> str:
     spec, backend = topo.spec, topo.backend
     is_backend_node = node.name == topo.backend_node.name
     fwd_iface = forward_iface(profile)
-    np_match = f"ip daddr {node.address} tcp dport {spec.node_port}"
-    raw, mangle, dnat, snat = [], [], [], []
+    # the ports forwarded to the backend's node: the Cluster Service's (and, as a defect, the Local one's)
+    ports = f"{{ {spec.node_port}, {spec.node_port_local} }}" if profile.etp_local_ignored else f"{spec.node_port}"
+    np_match = f"ip daddr {node.address} tcp dport {ports}"
+    raw, mangle, dnat, snat, local_in = [], [], [], [], []
+    if is_backend_node:
+        # externalTrafficPolicy: Local: a node with a local backend DNATs to it, no tunnel
+        dnat.append(f"ip daddr {node.address} tcp dport {spec.node_port_local} dnat to {backend.ip}:{backend.port}")
+    elif not profile.etp_local_ignored:
+        # ... one without answers ICMP port unreachable (felix: NAT_NO_BACKEND, before policy)
+        local_in.append(f"ip daddr {node.address} tcp dport {spec.node_port_local} "
+                        "reject with icmp type port-unreachable")
     if not is_backend_node and (profile.forward == "bpf-tunnel" or profile.service_mode == "dsr"):
         # felix's programs act before netfilter: untracked, so no NAT (kube-proxy's either, where
         # it still runs) touches the packet on its way through, nor its reply on the way back.
@@ -222,7 +229,7 @@ def node_nft(topo: Topology, profile: Profile, node: LabNode) -> str:
         dnat.append(f"{np_match} dnat to {backend.ip}:{backend.port}")
         if profile.forward == "bpf-tunnel" or profile.service_mode == "dsr":
             # forwarded as it came: addressed to the ingress node's NodePort
-            dnat.append(f'iifname "{fwd_iface}" tcp dport {spec.node_port} dnat to {backend.ip}:{backend.port}')
+            dnat.append(f'iifname "{fwd_iface}" tcp dport {ports} dnat to {backend.ip}:{backend.port}')
     if profile.service_mode == "tunnel" and is_backend_node:
         for peer in topo.nodes:
             if peer.index == node.index:
@@ -240,7 +247,8 @@ def node_nft(topo: Topology, profile: Profile, node: LabNode) -> str:
     chains = [("raw_pre", "filter", "prerouting", "raw", raw),
               ("mangle_pre", "filter", "prerouting", "mangle", mangle),
               ("nodeport", "nat", "prerouting", "dstnat - 10", dnat),
-              ("masq", "nat", "postrouting", "srcnat", snat)]
+              ("masq", "nat", "postrouting", "srcnat", snat),
+              ("etp_local", "filter", "input", "filter", local_in)]
     return nft_table("ip cclab", chains)
 
 
@@ -258,15 +266,17 @@ _SVC, _SEP = "KUBE-SVC-CCL4BACKEND0000", "KUBE-SEP-CCL4BACKEND0000"
 _EXT = "KUBE-EXT-CCL4BACKEND0000"
 
 
-def kube_proxy_iptables(topo: Topology, mode: str) -> str:
-    """iptables-save text for kube-proxy's state on a node in each ``kube_proxy_rules`` mode."""
+def kube_proxy_iptables(topo: Topology, mode: str, node: LabNode | None = None) -> str:
+    """iptables-save text for kube-proxy's state on ``node`` in each ``kube_proxy_rules`` mode."""
     if mode in ("none", "nft-leftover"):
         return ""
     if mode in ("felix-cleaned", "half-removed"):
         return _felix_cleaned(topo, with_service_chains=mode == "half-removed")
     spec, backend = topo.spec, topo.backend
     svc = "calico-conformance/backend:http"
-    chains = ["KUBE-MARK-MASQ", "KUBE-NODEPORTS", "KUBE-POSTROUTING", "KUBE-SERVICES", _EXT, _SEP, _SVC]
+    has_local = node is None or node.name == topo.backend_node.name
+    chains = ["KUBE-MARK-MASQ", "KUBE-NODEPORTS", "KUBE-POSTROUTING", "KUBE-SERVICES", _EXT, _SEP, _SVC,
+              _EXT_L, _SEP_L, _SVC_L] + ([_SVL_L] if has_local else [])
     nat = ["*nat", ":PREROUTING ACCEPT [0:0]", ":INPUT ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]",
            ":POSTROUTING ACCEPT [0:0]"] + [f":{c} - [0:0]" for c in chains]
     if mode == "active":   # leftover chains are no longer jumped to
@@ -285,15 +295,47 @@ def kube_proxy_iptables(topo: Topology, mode: str) -> str:
         '-A KUBE-SERVICES -m comment --comment "kubernetes service nodeports; NOTE: this must be '
         'the last rule in this chain" -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS',
         f'-A {_SVC} -m comment --comment "{svc} -> {backend.ip}:{backend.port}" -j {_SEP}',
+        *_local_service_nat(topo, has_local),
         "COMMIT",
     ]
     filt = ["*filter", ":INPUT ACCEPT [0:0]", ":FORWARD ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]",
-            ":KUBE-FORWARD - [0:0]"]
+            ":KUBE-EXTERNAL-SERVICES - [0:0]", ":KUBE-FORWARD - [0:0]"]
     if mode == "active":
+        filt += [f'-A {hook} -m conntrack --ctstate NEW -m comment --comment "kubernetes externally-visible '
+                 'service portals" -j KUBE-EXTERNAL-SERVICES' for hook in ("INPUT", "FORWARD")]
         filt.append('-A FORWARD -m comment --comment "kubernetes forwarding rules" -j KUBE-FORWARD')
+    if not has_local:   # kube-proxy 1.30 drops Local traffic where it has no endpoint
+        filt.append(f'-A KUBE-EXTERNAL-SERVICES -p tcp -m comment --comment "{_LOCAL_SVC} has no local '
+                    f'endpoints" -m addrtype --dst-type LOCAL -m tcp --dport {spec.node_port_local} -j DROP')
     filt += ['-A KUBE-FORWARD -m comment --comment "kubernetes forwarding rules" '
              "-m mark --mark 0x4000/0x4000 -j ACCEPT", "COMMIT"]
     return "\n".join(nat + filt) + "\n"
+
+
+_LOCAL_SVC = "calico-conformance/backend-local:http"
+_EXT_L, _SVC_L, _SVL_L = "KUBE-EXT-CCL4BACKENDLOCAL", "KUBE-SVC-CCL4BACKENDLOCAL", "KUBE-SVL-CCL4BACKENDLOCAL"
+_SEP_L = "KUBE-SEP-CCL4BACKENDLOCAL"
+
+
+def _local_service_nat(topo: Topology, has_local: bool) -> list[str]:
+    """kube-proxy 1.30's nat rules for the externalTrafficPolicy: Local Service (as the real one
+    writes them in the lab, profile kube-proxy-real): external traffic goes to KUBE-SVL (local
+    endpoints only, no masquerade) where the node has one; pods and the node itself get them all."""
+    b, svc = topo.backend, _LOCAL_SVC
+    rules = [
+        f'-A {_EXT_L} -s 10.244.0.0/16 -m comment --comment "pod traffic for {svc} external destinations" -j {_SVC_L}',
+        f'-A {_EXT_L} -m comment --comment "masquerade LOCAL traffic for {svc} external destinations" '
+        f"-m addrtype --src-type LOCAL -j KUBE-MARK-MASQ",
+        f'-A {_EXT_L} -m comment --comment "route LOCAL traffic for {svc} external destinations" '
+        f"-m addrtype --src-type LOCAL -j {_SVC_L}",
+        f'-A KUBE-NODEPORTS -p tcp -m comment --comment "{svc}" -m tcp --dport {topo.spec.node_port_local} -j {_EXT_L}',
+        f'-A {_SEP_L} -p tcp -m comment --comment "{svc}" -m tcp -j DNAT --to-destination {b.ip}:{b.port}',
+        f'-A {_SVC_L} -m comment --comment "{svc} -> {b.ip}:{b.port}" -j {_SEP_L}',
+    ]
+    if has_local:
+        rules[3:3] = [f"-A {_EXT_L} -j {_SVL_L}"]
+        rules.append(f'-A {_SVL_L} -m comment --comment "{svc} -> {b.ip}:{b.port}" -j {_SEP_L}')
+    return rules
 
 
 _POSTROUTING = ("-A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN",

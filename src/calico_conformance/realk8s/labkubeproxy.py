@@ -21,6 +21,7 @@ from calico_conformance.realk8s.forward import NetnsForwarder
 
 NAMESPACE = "calico-conformance"
 SERVICE = "backend"
+SERVICE_LOCAL = "backend-local"
 NODE_API_PORT = 6443          # where each node reaches the API server, on its own loopback
 CLUSTER_CIDR = "10.244.0.0/16"
 
@@ -37,18 +38,21 @@ def cluster_objects(topo: Topology) -> list[dict]:
                      "status": {"addresses": [{"type": "InternalIP", "address": n.address},
                                               {"type": "Hostname", "address": n.name}]}})
     b, spec = topo.backend, topo.spec
-    objs.append({"apiVersion": "v1", "kind": "Service", "metadata": {"name": SERVICE, "namespace": NAMESPACE},
-                 "spec": {"type": "NodePort", "externalTrafficPolicy": "Cluster",
-                          "ports": [{"name": "http", "protocol": "TCP", "port": b.port, "targetPort": b.port,
-                                     "nodePort": spec.node_port}]}})
-    objs.append({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-                 "metadata": {"name": f"{SERVICE}-lab", "namespace": NAMESPACE,
-                              "labels": {"kubernetes.io/service-name": SERVICE,
-                                         "endpointslice.kubernetes.io/managed-by": "calico-conformance"}},
-                 "addressType": "IPv4",
-                 "endpoints": [{"addresses": [b.ip], "nodeName": b.node,
-                                "conditions": {"ready": True, "serving": True, "terminating": False}}],
-                 "ports": [{"name": "http", "protocol": "TCP", "port": b.port}]})
+    # the Cluster Service and an externalTrafficPolicy: Local one, both in front of the backend pod
+    for name, policy, node_port in ((SERVICE, "Cluster", spec.node_port),
+                                    (SERVICE_LOCAL, "Local", spec.node_port_local)):
+        objs.append({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": NAMESPACE},
+                     "spec": {"type": "NodePort", "externalTrafficPolicy": policy,
+                              "ports": [{"name": "http", "protocol": "TCP", "port": b.port, "targetPort": b.port,
+                                         "nodePort": node_port}]}})
+        objs.append({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+                     "metadata": {"name": f"{name}-lab", "namespace": NAMESPACE,
+                                  "labels": {"kubernetes.io/service-name": name,
+                                             "endpointslice.kubernetes.io/managed-by": "calico-conformance"}},
+                     "addressType": "IPv4",
+                     "endpoints": [{"addresses": [b.ip], "nodeName": b.node,
+                                    "conditions": {"ready": True, "serving": True, "terminating": False}}],
+                     "ports": [{"name": "http", "protocol": "TCP", "port": b.port}]})
     return objs
 
 
@@ -114,8 +118,9 @@ class RealKubeProxy:
     def _synced(self, netns: str) -> bool:
         out = subprocess.run(["ip", "netns", "exec", netns, "iptables-save", "-t", "nat"],
                              capture_output=True, text=True, timeout=20).stdout
-        return any(line.startswith("-A KUBE-NODEPORTS") and f"--dport {self.topo.spec.node_port}" in line
-                   for line in out.splitlines())
+        ports = (self.topo.spec.node_port, self.topo.spec.node_port_local)
+        return all(any(line.startswith("-A KUBE-NODEPORTS") and f"--dport {port}" in line
+                       for line in out.splitlines()) for port in ports)
 
     def _wait_synced(self) -> None:
         deadline = time.monotonic() + self.sync_timeout

@@ -129,6 +129,7 @@ class NodePortService:
     backend_host_iface: str  # the backend pod's interface on its node's side (cali*)
     extra_ports: tuple[tuple[int, str], ...] = ()   # other (port, protocol) pairs it exposes
     backend_ip6: str | None = None                  # the backend's IPv6 address (dual-stack)
+    local_node_port: int | None = None   # a second Service's, externalTrafficPolicy: Local, same backend
 
 
 @dataclass(frozen=True)

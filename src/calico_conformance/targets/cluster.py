@@ -193,10 +193,14 @@ class ClusterTarget(Target):
             raise TargetError(f"cannot find the host-side interface of the echo pod {pod_ip} on {backend}: "
                               f"{route.describe()}")
         pod_ip6 = next((p["ip"] for p in pod["status"].get("podIPs") or [] if _is_v6(p.get("ip", ""))), None)
+        local = self.kube.get("v1", "Service", pods.ECHO_LOCAL_NAME, self.namespace) or {}
+        local_port = next((p.get("nodePort") for p in (local.get("spec") or {}).get("ports") or []
+                           if p.get("nodePort")), None)
         return NodePortService(namespace=self.namespace, name=pods.ECHO_NAME, node_port=int(node_port),
                                protocol="TCP", backend_ip=pod_ip, backend_port=pods.ECHO_PORT,
                                backend_node=backend, backend_host_iface=fields[fields.index("dev") + 1],
-                               backend_ip6=pod_ip6 if pod_ip6 != pod_ip else None)
+                               backend_ip6=pod_ip6 if pod_ip6 != pod_ip else None,
+                               local_node_port=int(local_port) if local_port else None)
 
     def _default_backend(self) -> str:
         """The last worker (a node without the control-plane role), so another node is the ingress."""

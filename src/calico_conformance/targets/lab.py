@@ -171,7 +171,8 @@ class LabTarget(Target):
         return NodePortService(namespace="calico-conformance", name="backend",
                                node_port=self.topo.spec.node_port, protocol="TCP", backend_ip=b.ip,
                                backend_port=b.port, backend_node=b.node, backend_host_iface=b.host_iface,
-                               backend_ip6=ipv6.backend_ip(self.topo) if self.profile.ipv6 else None)
+                               backend_ip6=ipv6.backend_ip(self.topo) if self.profile.ipv6 else None,
+                               local_node_port=self.topo.spec.node_port_local)
 
     def start_capture(self, points):
         where = {}

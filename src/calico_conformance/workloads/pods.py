@@ -1,5 +1,6 @@
 """The suite's own in-cluster objects, all in its namespace: the echo backend (a python image
-running ``src/calico_conformance/workloads/echo.py`` from a ConfigMap, pinned to one node), its NodePort Service,
+running ``src/calico_conformance/workloads/echo.py`` from a ConfigMap, pinned to one node), its NodePort Service
+(and a second with externalTrafficPolicy: Local),
 and the node agents (privileged hostNetwork pods, one per node, for kubectl exec)."""
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from calico_conformance.workloads import echo
 LABEL = {"app.kubernetes.io/managed-by": "calico-conformance"}
 ECHO_PORT = 8080
 ECHO_NAME = "cc-echo"
+ECHO_LOCAL_NAME = "cc-echo-local"
 # Every node, control plane included: the agents must run where the checks look.
 TOLERATE_ALL = [{"operator": "Exists"}]
 
@@ -45,7 +47,12 @@ def echo_objects(ns: str, node: str, image: str) -> list[dict]:
            "spec": {"type": "NodePort", "externalTrafficPolicy": "Cluster", "selector": {"app": ECHO_NAME},
                     "ipFamilyPolicy": "PreferDualStack",
                     "ports": [{"name": "http", "port": 80, "targetPort": ECHO_PORT, "protocol": "TCP"}]}}
-    return [cm, pod, svc]
+    # The same backend behind externalTrafficPolicy: Local (IPv4 only: the check probes IPv4)
+    local = {"apiVersion": "v1", "kind": "Service",
+             "metadata": {"name": ECHO_LOCAL_NAME, "namespace": ns, "labels": LABEL},
+             "spec": {"type": "NodePort", "externalTrafficPolicy": "Local", "selector": {"app": ECHO_NAME},
+                      "ports": [{"name": "http", "port": 80, "targetPort": ECHO_PORT, "protocol": "TCP"}]}}
+    return [cm, pod, svc, local]
 
 
 def agent_pod(ns: str, node: str, image: str) -> dict:

@@ -1,0 +1,86 @@
+"""The externalTrafficPolicy: Local probe: connections from the external client to the Local
+Service's NodePort on the backend's own node (it must serve them, keeping the client's address)
+and on a node without a backend (it must not forward them: felix answers ICMP port unreachable),
+with captures on both nodes' uplinks to see whether anything was forwarded.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from calico_conformance.evidence.decode import decode_frames, flows
+from calico_conformance.evidence.model import CapturePoint, DecodedFrame
+from calico_conformance.evidence.pcap import write_pcap
+from calico_conformance.probes.nodeport import pick_ingress
+from calico_conformance.targets.base import HttpExchange, Node, NodePortService, Target
+
+ICMP = 1
+
+
+@dataclass
+class EtpLocalObservation:
+    service: NodePortService
+    client_address: str
+    ingress: Node                        # has no backend
+    backend_node: Node                   # hosts the only backend
+    at_backend_node: list[HttpExchange]
+    at_ingress: list[HttpExchange]
+    frames: dict[CapturePoint, list[DecodedFrame]]
+    pcaps: dict[CapturePoint, Path] = field(default_factory=dict)
+    elapsed_s: float = 0.0
+
+    @property
+    def port(self) -> int:
+        return self.service.local_node_port
+
+    @property
+    def ingress_uplink(self) -> CapturePoint:
+        return CapturePoint(self.ingress.name, self.ingress.uplink)
+
+    @property
+    def backend_uplink(self) -> CapturePoint:
+        return CapturePoint(self.backend_node.name, self.backend_node.uplink)
+
+    def forwarded(self, exchange: HttpExchange) -> list[DecodedFrame]:
+        """Frames of this connection's SYN leaving the ingress node again (encapsulated or not)."""
+        return [f for f in self.frames.get(self.ingress_uplink, [])
+                if f.direction == "out" and f.tcp is not None and f.tcp.is_syn
+                and f.tcp.sport == exchange.local_port and f.l3_dst != self.client_address]
+
+    def icmp_to_client(self) -> list[DecodedFrame]:
+        return [f for f in self.frames.get(self.ingress_uplink, [])
+                if f.direction == "out" and f.ip_proto == ICMP and f.l3_dst == self.client_address]
+
+    def flow_table(self, point: CapturePoint) -> list[dict]:
+        return flows(self.frames.get(point, []))
+
+
+def probe_etp_local(target: Target, *, count: int = 2, timeout: float = 1.0,
+                    evidence_dir: Path | None = None) -> EtpLocalObservation | None:
+    """None where the target has no externalTrafficPolicy: Local Service."""
+    started = time.perf_counter()
+    service = target.nodeport_service()
+    if not service.local_node_port:
+        return None
+    ingress = pick_ingress(target, service)
+    backend_node = target.node(service.backend_node)
+    client = target.external_client()
+    points = [CapturePoint(ingress.name, ingress.uplink), CapturePoint(backend_node.name, backend_node.uplink)]
+    capture = target.start_capture(points)
+    try:
+        local = [client.http_get(backend_node.address, service.local_node_port, timeout=timeout)
+                 for _ in range(count)]
+        remote = [client.http_get(ingress.address, service.local_node_port, timeout=timeout)
+                  for _ in range(count)]
+    finally:
+        raw = capture.stop()
+    decoded = {p: decode_frames(frames, point=p) for p, frames in raw.items()}
+    pcaps = {}
+    if evidence_dir is not None:
+        for p, frames in raw.items():
+            path = Path(evidence_dir) / f"{p.slug}-etp-local.pcap"
+            write_pcap(path, frames)
+            pcaps[p] = path
+    return EtpLocalObservation(service, client.address, ingress, backend_node, local, remote, decoded, pcaps,
+                               time.perf_counter() - started)
