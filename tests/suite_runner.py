@@ -40,3 +40,10 @@ def run_suite(pytester, *args: str, select: str | None = None, path: Path = SUIT
         argv += ["-k", select]
     result = pytester.runpytest_inprocess(*argv)
     return result, (verdicts(junit) if junit.exists() else {})
+
+
+def check_count() -> int:
+    """How many checks a full run reports: the catalog's EBPF-* checks and the support matrix's SUP-*."""
+    from calico_conformance import catalog
+    from calico_conformance.support import matrix
+    return len(catalog.load()) + len(matrix.load().entries)
