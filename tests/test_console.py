@@ -34,7 +34,7 @@ def test_a_line_per_check_with_its_id_then_the_verdict(tmp_path):
     last = [line for line in lines if line.startswith("calico-conformance: verdict:")]
     assert last == [f"calico-conformance: verdict: NOT CONFORMANT - 1 of {check_count()} checks failed (exit 1)"]
     assert "metadata:" not in proc.stdout and "PASSED" not in proc.stdout and "Traceback" not in proc.stdout
-    assert re.search(r"^1 failed, 24 passed, 9 skipped in", proc.stdout, re.M)   # pytest's count, for CI log readers
+    assert re.search(r"^1 failed, \d+ passed, \d+ skipped in", proc.stdout, re.M)   # pytest's count, for CI log readers
 
 
 @needs_root

@@ -55,3 +55,13 @@ FELIX_REMOVES_KUBE_PROXY_NFT_FROM = (3, 31, 4)
 # too long for the host interface.
 VXLAN_MTU_OVERHEAD = 50
 VXLAN_V6_MTU_OVERHEAD = 70
+
+# How felix says whether BPF mode is on (it records it nowhere else: no status field, Node label or
+# annotation). felix/dataplane/linux/int_dataplane.go::NewIntDataplaneDriver logs the first at
+# INFO when it starts the BPF dataplane; felix/daemon/daemon.go::Run logs the second at ERROR when
+# bpfEnabled is true but felix/bpf/bpf.go::SupportsBPFDataplane says no (kernel older than 5.3.0,
+# 4.18.0-193 on RHEL; big-endian; no BPF syscalls), then overrides BPFEnabled to false and runs the
+# iptables (or nftables) dataplane: it does not exit. From v3.29 the line ends " error=<reason>".
+# Same text v3.20.6 -> v3.31.7 (two spaces before "Disabling").
+FELIX_BPF_STARTED_LOG = "BPF enabled, starting BPF endpoint manager and map manager."
+FELIX_BPF_UNSUPPORTED_LOG = "BPF dataplane mode enabled but not supported by the kernel.  Disabling BPF mode."

@@ -134,7 +134,7 @@ class Kube:
         return self.api_client.configuration.host
 
     # ---- plumbing -------------------------------------------------------------------
-    def _call(self, fn, *args, what: str, **kwargs):
+    def _call(self, fn, *args, what: str, raw: bool = False, **kwargs):
         from kubernetes.client.exceptions import ApiException
         kwargs.setdefault("_request_timeout", self.timeout)
         try:
@@ -151,6 +151,8 @@ class Kube:
                                   "and --context right?") from None
             raise
         data = resp.data
+        if raw:
+            return data or b""
         return json.loads(data) if data else {}
 
     def ref(self, api_version: str, kind: str) -> Ref:
@@ -235,6 +237,18 @@ class Kube:
             item.setdefault("apiVersion", ref.api_version)
             item.setdefault("kind", ref.kind)
         return items
+
+    def pod_log(self, name: str, namespace: str, *, container: str | None = None,
+                limit_bytes: int = 2 << 20) -> str | None:
+        """The first ``limit_bytes`` of a container's current log (start-up lines come first), or
+        None where the API server cannot give it (no kubelet to ask, the pod gone)."""
+        kw = {"limit_bytes": limit_bytes, **({"container": container} if container else {})}
+        try:
+            data = self._call(self.core.read_namespaced_pod_log, name, namespace, raw=True,
+                              what=f"read the log of pod {namespace}/{name}", **kw)
+        except _ApiError:
+            return None
+        return data.decode("utf-8", "replace")
 
     def create(self, obj: dict) -> dict:
         api_version, kind, name, namespace = obj_ref(obj)

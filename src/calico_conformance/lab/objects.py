@@ -3,14 +3,18 @@ unsupported-set-up detection reads the lab exactly as it reads a cluster's API."
 from __future__ import annotations
 
 from calico_conformance.lab import ipv6
+from calico_conformance.lab.felixlog import kernel_of
 from calico_conformance.lab.profiles import Profile
 from calico_conformance.lab.topology import Topology
 
 _ARCH = {"x86_64": "amd64", "aarch64": "arm64"}
 
 
-def _node(topo: Topology, node, host: tuple[str, str, str], *, dual_stack: bool = False) -> dict:
+def _node(topo: Topology, node, host: tuple[str, str, str], *, dual_stack: bool = False,
+          profile: Profile | None = None) -> dict:
     kernel, machine, os_image = host
+    if profile is not None:
+        kernel = kernel_of(profile, node.name, kernel)
     internal = [node.address] + ([ipv6.node_ip(node)] if dual_stack else [])
     arch = _ARCH.get(machine, machine)
     labels = {"kubernetes.io/arch": arch, "kubernetes.io/os": "linux",
@@ -37,7 +41,7 @@ def _node(topo: Topology, node, host: tuple[str, str, str], *, dual_stack: bool 
 
 def lab_objects(topo: Topology, profile: Profile, host: tuple[str, str, str]) -> list[dict]:
     felix = profile.felix
-    objs = [_node(topo, n, host, dual_stack=profile.ipv6) for n in topo.nodes]
+    objs = [_node(topo, n, host, dual_stack=profile.ipv6, profile=profile) for n in topo.nodes]
     pools = [{"cidr": "10.244.0.0/16", "encapsulation": "VXLAN", "natOutgoing": "Enabled"}]
     if profile.ipv6:
         pools.append({"cidr": "fd00:244::/48", "encapsulation": "VXLAN", "natOutgoing": "Enabled"})

@@ -35,6 +35,9 @@ class Profile:
     # externalTrafficPolicy: Local served as Kubernetes and felix mean it (only by a node with a
     # local backend; others answer ICMP port unreachable); a defect forwards it as Cluster
     etp_local_ignored: bool = False
+    # nodes whose kernel felix cannot use (older than 5.3): felix logs the fallback and runs
+    # iptables mode, and with kube-proxy gone nothing serves NodePort there
+    bpf_unsupported_nodes: tuple[str, ...] = ()
     # none | active (kube-proxy runs) | felix-cleaned (what felix leaves after its clean-up) |
     # leftover (service chains left, unhooked) | half-removed | nft-leftover (nftables mode table)
     kube_proxy_rules: str = "none"
@@ -111,6 +114,11 @@ PROFILES: dict[str, Profile] = {p.name: p for p in [
             summary="the externalTrafficPolicy: Local Service is forwarded like a Cluster one: a node "
                     "without a local backend sends it through the tunnel to the backend's node "
                     "[truth: etp-local]"),
+    replace(_TUNNEL, name="defect-bpf-fallback-node", bpf_unsupported_nodes=("node1",),
+            breaks=("EBPF-BPF-ACTIVE", "EBPF-NODEPORT-VXLAN", "EBPF-SOURCE-IP", "SUP-KERNEL"),
+            summary="a mixed cluster: node1 runs kernel 4.19, felix there logs that BPF is not "
+                    "supported and falls back to iptables mode, so with kube-proxy gone nothing "
+                    "serves NodePort on it [truth: bpf-mode-reporting]"),
     replace(_TUNNEL, name="defect-no-vxlan", forward="direct", breaks=("EBPF-NODEPORT-VXLAN",),
             summary="eBPF tunnel, but NodePort traffic is routed to the backend's node without "
                     "encapsulation"),

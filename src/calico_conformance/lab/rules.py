@@ -198,8 +198,8 @@ def node_nft(topo: Topology, profile: Profile, node: LabNode) -> str:
     through the tunnel to the ingress node, in DSR mode it leaves the backend's node directly.
     overlay / direct (defects): the ingress node DNATs to the pod itself and routes the packet
     through vxlan.calico or unencapsulated."""
-    if profile.service_mode == "kube-proxy":
-        return ""
+    if profile.service_mode == "kube-proxy" or node.name in profile.bpf_unsupported_nodes:
+        return ""       # kube-proxy's chains do it, or (felix fell back, kube-proxy gone) nothing
     spec, backend = topo.spec, topo.backend
     is_backend_node = node.name == topo.backend_node.name
     fwd_iface = forward_iface(profile)

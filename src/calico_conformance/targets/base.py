@@ -192,6 +192,11 @@ class Target(abc.ABC):
         unsupported-set-up detection. Targets without an API return what they can describe."""
         return []
 
+    def felix_logs(self) -> dict[str, str] | None:
+        """Each node's felix (calico-node) log, by node name, or None where the target cannot
+        read them. A node missing from the dict has no log to give."""
+        return None
+
     def node(self, name: str) -> Node:
         for node in self.nodes():
             if node.name == name:

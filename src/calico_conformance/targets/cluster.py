@@ -224,6 +224,17 @@ class ClusterTarget(Target):
         except ExecutorError as exc:
             raise TargetError(f"cannot capture: {exc}") from None
 
+    def felix_logs(self) -> dict[str, str] | None:
+        """calico-node pods' logs (calico-system for the operator, kube-system for manifests)."""
+        logs: dict[str, str] = {}
+        for ns in ("calico-system", "kube-system"):
+            for pod in self.kube.list("v1", "Pod", ns, label_selector="k8s-app=calico-node"):
+                node = (pod.get("spec") or {}).get("nodeName")
+                text = self.kube.pod_log(pod["metadata"]["name"], ns, container="calico-node") if node else None
+                if text is not None:
+                    logs[node] = text
+        return logs
+
     def snapshot(self) -> list[dict]:
         out = []
         for api_version, kind, ns, names in SNAPSHOT:

@@ -14,7 +14,7 @@ from functools import cached_property
 from calico_conformance import netns
 from calico_conformance.errors import UsageError
 from calico_conformance.executor import NetnsExecutor
-from calico_conformance.lab import ipv6, profiles
+from calico_conformance.lab import felixlog, ipv6, profiles
 from calico_conformance.lab.builder import Lab
 from calico_conformance.lab.capture import LabCapture
 from calico_conformance.lab.topology import CLIENT_IP, LabSpec, Topology
@@ -198,8 +198,12 @@ class LabTarget(Target):
         return ClusterFacts(
             target="lab", calico_version=None, kubernetes_version="v1.31.0-lab",
             distribution="lab", datastore="kubernetes", felix=self.profile.felix,
-            nodes=tuple(NodeFacts(n.name, kernel, arch, os_image) for n in self.topo.nodes),
+            nodes=tuple(NodeFacts(n.name, felixlog.kernel_of(self.profile, n.name, kernel), arch, os_image)
+                        for n in self.topo.nodes),
             is_lab=True, lab_profile=self.profile.name)
+
+    def felix_logs(self) -> dict[str, str]:
+        return felixlog.logs(self.topo, self.profile)
 
     def snapshot(self) -> list[dict]:
         from calico_conformance.lab.objects import lab_objects, with_overrides
