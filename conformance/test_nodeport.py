@@ -4,6 +4,7 @@ import pytest
 
 from calico_conformance.probes.verdict import Row, verify
 from calico_conformance.probes import tunnel
+from calico_conformance.workloads.echo import pad_of
 
 
 def dsr_optout(client: str, cidrs) -> str | None:
@@ -148,7 +149,7 @@ def test_large_reply_crosses_nodeport_path(nodeport, evidence):
     if not any(c.exchange and c.exchange.ok for c in nodeport.connections):
         pytest.skip("skipped, because no small reply arrived either: the NodePort path fails at "
                     "every size, so the size of a reply cannot be what loses it (see EBPF-SOURCE-IP)")
-    ex, want_bytes = conn.exchange, int(ex_path_pad(conn.exchange.path))
+    ex, want_bytes = conn.exchange, pad_of(conn.exchange.path)
     where = f"client {nodeport.client_address}"
     seen = f"{ex.received_bytes} bytes arrived" + ("" if ex.ok else f", then {ex.error}")
     ok = ex.ok and ex.received_bytes >= want_bytes
@@ -174,9 +175,3 @@ def _where_lost(sent: int, left: int, arrived: int, backend: str) -> str:
         return (": lost between the nodes, where the fabric does not carry full-size packets plus "
                 "VXLAN's 50 bytes (a fabric MTU smaller than the nodes')")
     return ""
-
-
-def ex_path_pad(path: str) -> int:
-    """N of the probe's ``/?pad=N``."""
-    import urllib.parse
-    return int(urllib.parse.parse_qs(urllib.parse.urlsplit(path).query).get("pad", ["0"])[0])

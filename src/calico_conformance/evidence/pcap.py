@@ -176,3 +176,15 @@ def _quiet_scapy():
         yield
     finally:
         log.setLevel(level)
+
+
+def write_point_pcaps(evidence_dir, raw: dict, suffix: str = "") -> dict:
+    """One pcap per capture point (``<point slug><suffix>.pcap`` in ``evidence_dir``); returns
+    point -> path, or {} when there is no evidence directory."""
+    if evidence_dir is None:
+        return {}
+    paths = {}
+    for point, frames in raw.items():
+        paths[point] = Path(evidence_dir) / f"{point.slug}{suffix}.pcap"
+        write_pcap(paths[point], frames)
+    return paths

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from calico_conformance.evidence.decode import decode_frames, flows
 from calico_conformance.evidence.model import CapturePoint, DecodedFrame
-from calico_conformance.evidence.pcap import write_pcap
+from calico_conformance.evidence.pcap import write_point_pcaps
 from calico_conformance.probes.nodeport import pick_ingress
 from calico_conformance.targets.base import HttpExchange, Node, NodePortService, Target
 
@@ -76,11 +76,6 @@ def probe_etp_local(target: Target, *, count: int = 2, timeout: float = 1.0,
     finally:
         raw = capture.stop()
     decoded = {p: decode_frames(frames, point=p) for p, frames in raw.items()}
-    pcaps = {}
-    if evidence_dir is not None:
-        for p, frames in raw.items():
-            path = Path(evidence_dir) / f"{p.slug}-etp-local.pcap"
-            write_pcap(path, frames)
-            pcaps[p] = path
+    pcaps = write_point_pcaps(evidence_dir, raw, "-etp-local")
     return EtpLocalObservation(service, client.address, ingress, backend_node, local, remote, decoded, pcaps,
                                time.perf_counter() - started)

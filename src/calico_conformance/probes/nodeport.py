@@ -14,7 +14,7 @@ from pathlib import Path
 
 from calico_conformance.evidence.decode import decode_frames, flows
 from calico_conformance.evidence.model import CapturePoint, DecodedFrame
-from calico_conformance.evidence.pcap import write_pcap
+from calico_conformance.evidence.pcap import write_point_pcaps
 from calico_conformance.probes.synprobe import CraftedSyn
 from calico_conformance.targets.base import HttpExchange, Node, NodePortService, Target, TargetError
 
@@ -172,12 +172,7 @@ def probe_nodeport(target: Target, *, count: int = 3, crafted: int = 1, family: 
 
     kwargs = {"vxlan_ports": vxlan_ports} if vxlan_ports else {}
     decoded = {p: decode_frames(frames, point=p, **kwargs) for p, frames in raw.items()}
-    pcaps = {}
-    if evidence_dir is not None:
-        for p, frames in raw.items():
-            path = Path(evidence_dir) / f"{p.slug}{'-ipv6' if family == 6 else ''}.pcap"
-            write_pcap(path, frames)
-            pcaps[p] = path
+    pcaps = write_point_pcaps(evidence_dir, raw, "-ipv6" if family == 6 else "")
     obs = NodePortObservation(service, client_ip, ingress, backend_node,
                               [ProbedConnection(exchange=x) for x in exchanges]
                               + [ProbedConnection(crafted=syn, isn=syn.isn) for syn in syns], decoded, pcaps,
