@@ -5,10 +5,14 @@ import pytest
 from calico_conformance.probes.verdict import Row, verify
 
 
+def _refused(exchange) -> bool:
+    return "Refused" in (exchange.error or "")
+
+
 def _outcome(exchange) -> str:
     if exchange.ok:
         return f"served, the workload reports {exchange.reported_client}"
-    if "Refused" in (exchange.error or ""):
+    if _refused(exchange):
         return "refused (ICMP port unreachable or a reset)"
     return f"no answer ({exchange.error})"
 
@@ -37,7 +41,7 @@ def test_local_traffic_policy_is_served_only_where_the_backend_runs(etp_local, e
             seen += f"; its SYN left {obs.ingress.name} again, {how} (forwarded as if the policy were Cluster)"
         elif not ex.ok and icmp:
             seen += f"; {obs.ingress.name} sent the client ICMP, as felix does (NAT_NO_BACKEND)"
-        elif not ex.ok and "Refused" not in (ex.error or ""):
+        elif not ex.ok and not _refused(ex):
             seen += ("; not forwarded, but dropped without an answer: kube-proxy's way (KUBE-EXTERNAL-"
                      "SERVICES DROP), where felix would answer ICMP port unreachable")
         rows.append(Row(f"{client} -> {obs.ingress.name}:{port}",

@@ -13,7 +13,7 @@ import time
 from calico_conformance import netns
 from calico_conformance.errors import UsageError
 from calico_conformance.lab import ipv6, rules, sweeper
-from calico_conformance.lab.profiles import Profile
+from calico_conformance.lab.profiles import FABRIC_MTU, Profile
 from calico_conformance.lab.topology import Topology
 from calico_conformance.lab.trunk import TrunkEmitter
 from calico_conformance.lab.workload import EchoWorkload
@@ -128,9 +128,9 @@ class Lab:
                            f"net/ipv4/conf/{topo.backend.host_iface}/proxy_arp", "1")
         _run(["ip", "-n", topo.backend.netns, "-batch", "-"], input=rules.pod_batch(topo),
              what="configuring the backend pod")
-        if profile.uplink_mtu != 1500:
+        if profile.uplink_mtu != FABRIC_MTU:
             # Wire-sized frames: veth and bridge pass GSO super-frames whatever their MTU, as no
-            # NIC does; segmented at the node, a frame longer than the fabric's 1500 is dropped.
+            # NIC does; segmented at the node, a frame longer than FABRIC_MTU is dropped.
             for node in topo.nodes:
                 _run(["ip", "netns", "exec", node.netns, "ethtool", "-K", "eth0", "tso", "off", "gso", "off"],
                      what=f"turning segmentation offload off on {node.name}'s uplink")

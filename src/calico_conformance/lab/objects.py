@@ -10,11 +10,9 @@ from calico_conformance.lab.topology import Topology
 _ARCH = {"x86_64": "amd64", "aarch64": "arm64"}
 
 
-def _node(topo: Topology, node, host: tuple[str, str, str], *, dual_stack: bool = False,
-          profile: Profile | None = None) -> dict:
+def _node(topo: Topology, node, host: tuple[str, str, str], profile: Profile) -> dict:
     kernel, machine, os_image = host
-    if profile is not None:
-        kernel = kernel_of(profile, node.name, kernel)
+    kernel, dual_stack = kernel_of(profile, node.name, kernel), profile.ipv6
     internal = [node.address] + ([ipv6.node_ip(node)] if dual_stack else [])
     arch = _ARCH.get(machine, machine)
     labels = {"kubernetes.io/arch": arch, "kubernetes.io/os": "linux",
@@ -41,7 +39,7 @@ def _node(topo: Topology, node, host: tuple[str, str, str], *, dual_stack: bool 
 
 def lab_objects(topo: Topology, profile: Profile, host: tuple[str, str, str]) -> list[dict]:
     felix = profile.felix
-    objs = [_node(topo, n, host, dual_stack=profile.ipv6, profile=profile) for n in topo.nodes]
+    objs = [_node(topo, n, host, profile) for n in topo.nodes]
     pools = [{"cidr": "10.244.0.0/16", "encapsulation": "VXLAN", "natOutgoing": "Enabled"}]
     if profile.ipv6:
         pools.append({"cidr": "fd00:244::/48", "encapsulation": "VXLAN", "natOutgoing": "Enabled"})

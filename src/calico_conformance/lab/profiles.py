@@ -14,6 +14,9 @@ from calico_conformance.errors import UsageError
 from calico_conformance.targets.base import FelixSettings
 
 
+FABRIC_MTU = 1500    # what the lab's fabric (the bridge's ports) carries, in every profile
+
+
 @dataclass(frozen=True)
 class Profile:
     name: str
@@ -29,9 +32,9 @@ class Profile:
     snat_sources: str | None = None       # ... only traffic from this source range (a partial SNAT)
     strict_rp_filter: bool = False        # rp_filter 1 on the backend's node: asymmetric paths dropped
     # The nodes' uplink MTU, from which Calico derives the pod's and felix's tunnel MTU (less 50
-    # for VXLAN). The fabric between the nodes always carries 1500: a defect gives the nodes
-    # jumbo frames it cannot carry
-    uplink_mtu: int = 1500
+    # for VXLAN). The fabric between the nodes always carries FABRIC_MTU: a defect gives the
+    # nodes jumbo frames it cannot carry
+    uplink_mtu: int = FABRIC_MTU
     # externalTrafficPolicy: Local served as Kubernetes and felix mean it (only by a node with a
     # local backend; others answer ICMP port unreachable); a defect forwards it as Cluster
     etp_local_ignored: bool = False

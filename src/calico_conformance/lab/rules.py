@@ -50,8 +50,9 @@ def fabric_batch(topo: Topology, profile: Profile) -> str:
     ends = [("client", topo.client_ns, topo.client_mac)]
     ends += [(n.name, n.netns, n.uplink_mac) for n in topo.nodes]
     for name, netns, mac in ends:
-        # the fabric's ports carry 1500; a node's own side has the profile's uplink MTU (a veth
-        # drops what is longer than its receiving end's MTU, as a switch does, without ICMP)
+        # the fabric's ports carry FABRIC_MTU (veth's default); a node's own side has the profile's
+        # uplink MTU (a veth drops what is longer than its receiving end's MTU, as a switch does,
+        # without ICMP)
         mtu = "" if name == "client" else f" mtu {profile.uplink_mtu}"
         lines += [f"link add p-{name} type veth peer name eth0 netns {netns} address {mac}{mtu}",
                   f"link set p-{name} master br0", f"link set p-{name} up"]
@@ -322,20 +323,18 @@ def _local_service_nat(topo: Topology, has_local: bool) -> list[str]:
     writes them in the lab, profile kube-proxy-real): external traffic goes to KUBE-SVL (local
     endpoints only, no masquerade) where the node has one; pods and the node itself get them all."""
     b, svc = topo.backend, _LOCAL_SVC
-    rules = [
+    return [
         f'-A {_EXT_L} -s 10.244.0.0/16 -m comment --comment "pod traffic for {svc} external destinations" -j {_SVC_L}',
         f'-A {_EXT_L} -m comment --comment "masquerade LOCAL traffic for {svc} external destinations" '
         f"-m addrtype --src-type LOCAL -j KUBE-MARK-MASQ",
         f'-A {_EXT_L} -m comment --comment "route LOCAL traffic for {svc} external destinations" '
         f"-m addrtype --src-type LOCAL -j {_SVC_L}",
+        *([f"-A {_EXT_L} -j {_SVL_L}"] if has_local else []),
         f'-A KUBE-NODEPORTS -p tcp -m comment --comment "{svc}" -m tcp --dport {topo.spec.node_port_local} -j {_EXT_L}',
         f'-A {_SEP_L} -p tcp -m comment --comment "{svc}" -m tcp -j DNAT --to-destination {b.ip}:{b.port}',
         f'-A {_SVC_L} -m comment --comment "{svc} -> {b.ip}:{b.port}" -j {_SEP_L}',
+        *([f'-A {_SVL_L} -m comment --comment "{svc} -> {b.ip}:{b.port}" -j {_SEP_L}'] if has_local else []),
     ]
-    if has_local:
-        rules[3:3] = [f"-A {_EXT_L} -j {_SVL_L}"]
-        rules.append(f'-A {_SVL_L} -m comment --comment "{svc} -> {b.ip}:{b.port}" -j {_SEP_L}')
-    return rules
 
 
 _POSTROUTING = ("-A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN",

@@ -183,7 +183,7 @@ class ClusterTarget(Target):
         pod = self._wait_pod(pods.ECHO_NAME)
         pod_ip = pod["status"].get("podIP")
         svc = self.kube.get("v1", "Service", pods.ECHO_NAME, self.namespace)
-        node_port = next((p.get("nodePort") for p in svc["spec"]["ports"] if p.get("nodePort")), None)
+        node_port = _node_port_of(svc)
         if not pod_ip or not node_port:
             raise TargetError(f"the echo backend has no pod IP or NodePort yet (pod IP {pod_ip}, NodePort {node_port})")
         node = next(n for n in self._nodes if n.name == backend)
@@ -193,9 +193,7 @@ class ClusterTarget(Target):
             raise TargetError(f"cannot find the host-side interface of the echo pod {pod_ip} on {backend}: "
                               f"{route.describe()}")
         pod_ip6 = next((p["ip"] for p in pod["status"].get("podIPs") or [] if _is_v6(p.get("ip", ""))), None)
-        local = self.kube.get("v1", "Service", pods.ECHO_LOCAL_NAME, self.namespace) or {}
-        local_port = next((p.get("nodePort") for p in (local.get("spec") or {}).get("ports") or []
-                           if p.get("nodePort")), None)
+        local_port = _node_port_of(self.kube.get("v1", "Service", pods.ECHO_LOCAL_NAME, self.namespace))
         return NodePortService(namespace=self.namespace, name=pods.ECHO_NAME, node_port=int(node_port),
                                protocol="TCP", backend_ip=pod_ip, backend_port=pods.ECHO_PORT,
                                backend_node=backend, backend_host_iface=fields[fields.index("dev") + 1],
@@ -260,3 +258,9 @@ class ClusterTarget(Target):
                 errors.append(str(exc))
         if errors:
             raise TargetError("tear-down was incomplete: " + "; ".join(errors))
+
+
+def _node_port_of(svc: dict | None) -> int | None:
+    """The first NodePort a Service was given, or None (no Service, or none allocated yet)."""
+    ports = ((svc or {}).get("spec") or {}).get("ports") or []
+    return next((p["nodePort"] for p in ports if p.get("nodePort")), None)

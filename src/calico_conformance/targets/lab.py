@@ -8,7 +8,6 @@ import signal
 import socket
 import subprocess
 import tempfile
-import time
 from functools import cached_property
 
 from calico_conformance import netns
