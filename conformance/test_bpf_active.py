@@ -2,11 +2,10 @@
 falls back (docs/upstream-truths.md, bpf-mode-reporting)."""
 import pytest
 
-from calico_conformance.errors import UsageError
 from calico_conformance.k8s import felix_log
 from calico_conformance.probes.verdict import Row, verify
-from calico_conformance.targets.base import TargetError
 from calico_conformance.upstream import FELIX_BPF_STARTED_LOG
+from calico_conformance.vocabulary.errors import TargetError, UsageError
 
 
 @pytest.mark.check("EBPF-BPF-ACTIVE")

@@ -2,8 +2,8 @@
 VXLAN between the nodes, the client's own source address at the backend, and DSR."""
 import pytest
 
-from calico_conformance.probes.verdict import Row, verify
 from calico_conformance.probes import tunnel
+from calico_conformance.probes.verdict import Row, verify
 from calico_conformance.workloads.echo import pad_of
 
 

@@ -4,11 +4,11 @@ import time
 import pytest
 
 from calico_conformance.evidence.decode import decode_frames
-from calico_conformance.evidence.model import CapturePoint
 from calico_conformance.probes import links
 from calico_conformance.probes.nodeport import client_node
 from calico_conformance.probes.verdict import Row, verify
 from calico_conformance.support import versions
+from calico_conformance.vocabulary.frames import CapturePoint
 
 CLOSED_PORT = 1   # a node answers a SYN to it with a reset: enough for the control
 LISTEN_S = 0.1   # long enough to catch a trunk's routine tagged broadcast (ARP, STP)

@@ -37,7 +37,7 @@ sys.path.insert(0, str(REPO))   # run from a checkout even where the package is 
 
 from calico_conformance import netns  # noqa: E402
 from calico_conformance.evidence.decode import decode_frame, decode_frames  # noqa: E402
-from calico_conformance.evidence.model import CapturePoint  # noqa: E402
+from calico_conformance.vocabulary.frames import CapturePoint  # noqa: E402
 from calico_conformance.evidence.pcap import write_pcap  # noqa: E402
 from calico_conformance.lab import profiles, sweeper  # noqa: E402
 from calico_conformance.lab.topology import PREFIX, LabSpec  # noqa: E402

@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"soak.py: modes are {', '.join(MODES)} and --runs at least 1 (got {unknown or args.runs})",
               file=sys.stderr)
         return 2
-    from calico_conformance.errors import UsageError
+    from calico_conformance.vocabulary.errors import UsageError
     from calico_conformance.lab import profiles, sweeper
     names = args.profile or ["ebpf-tunnel"]
     try:

@@ -19,12 +19,12 @@ from scapy.utils import PcapNgWriter, wrpcap
 
 from decode_helpers import (CLIENT, CLIENT6, NODE1, NODE1_6, NODE1_MAC, NODE2, NODE2_6,
                             NODE2_MAC, POD, POD6, POD_MAC, gso_frame, qinq, syn, synack, tcp, vxlan)
-from calico_conformance.errors import UsageError
+from calico_conformance.vocabulary.errors import UsageError
 from calico_conformance.evidence.decode import (DEFAULT_VXLAN_PORTS, decode_frame, decode_frames, decode_pcap,
                                       flows)
-from calico_conformance.evidence.model import CapturePoint, Encapsulation, VlanTag
+from calico_conformance.vocabulary.frames import CapturePoint, Encapsulation, VlanTag
 from calico_conformance.evidence.pcap import read_capture, read_pcap, write_pcap
-from calico_conformance.targets.base import RawFrame
+from calico_conformance.vocabulary.frames import RawFrame
 
 
 def decode(pkt, **kw):

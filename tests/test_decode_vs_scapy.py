@@ -31,7 +31,7 @@ from decode_helpers import (CLIENT, CLIENT6, NODE1, NODE1_6, NODE1_MAC, NODE2, N
                             POD_MAC, gso_frame, qinq, syn, synack, tcp, vxlan)
 from calico_conformance.evidence.decode import DEFAULT_VXLAN_PORTS, decode_frame
 from calico_conformance.evidence.pcap import read_capture, write_pcap
-from calico_conformance.targets.base import RawFrame
+from calico_conformance.vocabulary.frames import RawFrame
 from suite_runner import REPO, needs_root
 
 

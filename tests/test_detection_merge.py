@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from calico_conformance.errors import UsageError
+from calico_conformance.vocabulary.errors import UsageError
 from calico_conformance.install import data
 from calico_conformance.install.detect import detect, detect_from_cluster
 from calico_conformance.k8s import connect
-from calico_conformance.k8s.facts import calico_objects
+from calico_conformance.clusterfacts import calico_objects
 from calico_conformance.support import calico_version, distro, matrix, versions
 from calico_conformance.support.inventory import Inventory
 from calico_conformance.support.snapshot import load_snapshot
-from calico_conformance.targets.base import TargetError
+from calico_conformance.vocabulary.errors import TargetError
 from tests.apiserver.fixtures import seeds
 
 SNAPS = Path(__file__).resolve().parent / "data" / "snapshots"

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from calico_conformance.executor import ExecutorError
+from calico_conformance.vocabulary.errors import ExecutorError
 from calico_conformance.executors import background
 from calico_conformance.executors.docker import DockerExecutor
 from calico_conformance.executors.kubectl import KubectlExecutor
@@ -105,7 +105,7 @@ def test_background_process_that_dies_at_start_says_why(fakebin):
 
 @pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("tcpdump"), reason="needs root and tcpdump to capture on lo")
 def test_tcpdump_capture_through_docker_exec_reads_back_as_frames(fakebin):
-    from calico_conformance.evidence.model import CapturePoint
+    from calico_conformance.vocabulary.frames import CapturePoint
     from calico_conformance.targets.capture import NodeCapture
     srv = socket.create_server(("127.0.0.1", 0))
     port = srv.getsockname()[1]

@@ -14,7 +14,7 @@ from decode_helpers import (CLIENT, NODE1, NODE1_MAC, NODE2, NODE2_MAC, POD, gso
                             synack, tcp, vxlan)
 from calico_conformance.cli import main
 from calico_conformance.evidence.pcap import write_pcap
-from calico_conformance.targets.base import RawFrame
+from calico_conformance.vocabulary.frames import RawFrame
 
 CLI = Path(sys.executable).with_name("calico-conformance")
 

@@ -1,6 +1,6 @@
 """Felix settings are read from every place felix reads them, ranked as felix ranks them
 (docs/upstream-truths.md, row felix-config-precedence), and case-insensitively like felix."""
-from calico_conformance.k8s.facts import felix_env, felix_settings
+from calico_conformance.clusterfacts import felix_env, felix_settings
 
 
 def _felix(name, **spec):

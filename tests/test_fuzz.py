@@ -20,10 +20,10 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from hypothesis.configuration import set_hypothesis_home_dir
 
 from decode_helpers import qinq, syn, synack, tcp, vxlan
-from calico_conformance.errors import UsageError
+from calico_conformance.vocabulary.errors import UsageError
 from calico_conformance.evidence.decode import decode_frame, flows
 from calico_conformance.evidence.pcap import read_capture, write_pcap
-from calico_conformance.targets.base import RawFrame
+from calico_conformance.vocabulary.frames import RawFrame
 
 _QUIET = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
 # database=None: no example database in the clone; the caches go to pytest's temp folder (below)
@@ -222,7 +222,7 @@ def _without_exec(doc):
        st.sampled_from([None, "a", "prod"]))
 def test_the_kubeconfig_loader_loads_or_says_why_in_one_line(text, context):
     from calico_conformance.k8s.client import api_client
-    from calico_conformance.targets.base import TargetError
+    from calico_conformance.vocabulary.errors import TargetError
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "kubeconfig"
         path.write_text(text)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from calico_conformance.errors import UsageError
+from calico_conformance.vocabulary.errors import UsageError
 from calico_conformance.install import flow
 from calico_conformance.install.detect import detect_from_cluster
 from calico_conformance.install.ledger import Ledger
@@ -21,7 +21,7 @@ from calico_conformance.install.plan import InstallOptions
 from calico_conformance.install.run import Installer, uninstall
 from calico_conformance.k8s import connect
 from calico_conformance.redact import redact_kubeconfig, redact_text
-from calico_conformance.targets.base import TargetError
+from calico_conformance.vocabulary.errors import TargetError
 from tests.apiserver.fixtures import FakeApiServer, seeds, sims, write_kubeconfig
 from tests.install_helpers import validate_installation
 

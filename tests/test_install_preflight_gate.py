@@ -7,7 +7,7 @@ import copy
 
 import pytest
 
-from calico_conformance.errors import UsageError
+from calico_conformance.vocabulary.errors import UsageError
 from calico_conformance.install import flow, gate
 from calico_conformance.install.plan import InstallOptions
 from calico_conformance.install.run import Installer

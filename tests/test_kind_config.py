@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from calico_conformance.targets import kind as kind_target
-from calico_conformance.targets.base import TargetError
+from calico_conformance.vocabulary.errors import TargetError
 from calico_conformance.targets.kindcluster import cluster_config, dump, find_tools
 from tests.apiserver.fixtures import Options
 

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from calico_conformance.cli import main as cli_main
-from calico_conformance.errors import UsageError
+from calico_conformance.vocabulary.errors import UsageError
 from calico_conformance.install import samples
 from calico_conformance.realk8s import apply, build, cache
 from calico_conformance.realk8s.controlplane import Binaries, ControlPlane

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from calico_conformance.errors import UsageError
+from calico_conformance.vocabulary.errors import UsageError
 from calico_conformance.support import kinds
 from calico_conformance.support.snapshot import load_snapshot
 

@@ -27,7 +27,8 @@ import pytest
 import yaml
 
 from calico_conformance import netns
-from calico_conformance.executor import ExecutorError, NetnsExecutor
+from calico_conformance.executor import NetnsExecutor
+from calico_conformance.vocabulary.errors import ExecutorError
 from calico_conformance.executors.ssh import SshExecutor
 from calico_conformance.lab import ipv6, profiles, sshd, sweeper
 from calico_conformance.lab.builder import Lab
@@ -277,7 +278,7 @@ def test_the_suite_over_ssh_gives_the_lab_verdicts(pytester, tmp_path, profile):
 
 
 def test_a_pcap_frame_from_the_interface_s_own_mac_reads_as_sent():
-    from calico_conformance.targets.base import RawFrame
+    from calico_conformance.vocabulary.frames import RawFrame
     from calico_conformance.targets.capture import with_direction
     own, peer = bytes.fromhex("02cc01000001"), bytes.fromhex("02cc01000002")
     frames = [RawFrame(1.0, peer + own + b"\x08\x00", None), RawFrame(2.0, own + peer + b"\x08\x00", None),

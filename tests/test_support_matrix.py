@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from calico_conformance.errors import UsageError
+from calico_conformance.vocabulary.errors import UsageError
 from calico_conformance.executor import NetnsExecutor
 from calico_conformance.support import calico_version, distro, kernel, matrix, probes, versions
 from calico_conformance.support.engine import evaluate

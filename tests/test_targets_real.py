@@ -16,18 +16,18 @@ import jsonschema
 import pytest
 import yaml
 
-from calico_conformance.errors import UsageError
-from calico_conformance.evidence.model import CapturePoint
+from calico_conformance.vocabulary.errors import UsageError
+from calico_conformance.vocabulary.frames import CapturePoint
 from calico_conformance.executors.docker import DockerExecutor
 from calico_conformance.executors.kubectl import KubectlExecutor
 from calico_conformance.executors.ssh import SshExecutor
-from calico_conformance.k8s import facts as k8s_facts
+from calico_conformance import clusterfacts as k8s_facts
 from calico_conformance.support import calico_version
 from calico_conformance.targets import kind as kind_target
 from calico_conformance.targets import kubeconfig as kubeconfig_target
 from calico_conformance.targets import module
 from calico_conformance.targets import ssh as ssh_target
-from calico_conformance.targets.base import TargetError
+from calico_conformance.vocabulary.errors import TargetError
 from calico_conformance.workloads.echo import EchoServer
 from tests.apiserver.fixtures import Options, seeds, sims
 from tests.test_kind_config import SCHEMA as KIND_SCHEMA

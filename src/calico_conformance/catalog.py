@@ -8,6 +8,9 @@ from pathlib import Path
 
 import yaml
 
+from calico_conformance.paths import catalog_path
+from calico_conformance.support import matrix
+
 # The older document is Jekyll source: its statements say {{ site.prodname }} where the page says Calico.
 _JEKYLL_VARS = {"site.prodname": "Calico", "site.prodnamedash": "calico", "site.nodecontainer": "calico/node"}
 _JEKYLL = re.compile(r"\{\{\s*([a-z_.]+)\s*\}\}")
@@ -40,7 +43,6 @@ class Check:
 
 @lru_cache(maxsize=None)
 def load(path: Path | None = None) -> dict[str, Check]:
-    from calico_conformance.paths import catalog_path
     path = path or catalog_path()
     data = yaml.safe_load(path.read_text())
     return {cid: Check(id=cid, title=c["title"], test=c["test"],
@@ -67,7 +69,6 @@ def markdown(checks: dict[str, Check]) -> str:
 def every_check() -> list[dict]:
     """Every check a run makes: the packet/node checks of catalog.yaml (EBPF-*) and one per
     support-matrix entry (SUP-*, with each version range's rule), statements rendered."""
-    from calico_conformance.support import matrix
     out = [{"id": c.id, "kind": "packet and node check", "title": c.title, "test": c.test,
             "verifies": [{"doc": s.doc, "versions": s.versions, "statement": s.statement} for s in c.verifies],
             "how": c.how, "remediation": c.remediation} for c in load().values()]

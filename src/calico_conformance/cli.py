@@ -7,9 +7,8 @@ import pkgutil
 import sys
 
 import calico_conformance.commands
-from calico_conformance.errors import UsageError
-from calico_conformance.executor import ExecutorError
 from calico_conformance.redact import redact_text
+from calico_conformance.vocabulary.errors import ExecutorError, UsageError
 
 PROG = "calico-conformance"
 

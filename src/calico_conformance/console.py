@@ -11,6 +11,8 @@ import time
 
 import pytest
 
+from calico_conformance.summary import _fill_from_catalogs
+
 MODES = ("lines", "quiet", "off")
 _MARK = {"passed": "PASS", "failed": "FAIL", "skipped": "SKIP", "not run": "NOT RUN"}
 
@@ -61,7 +63,6 @@ class Console:
         final = report.when == "call" or (report.when == "setup" and not report.passed)
         if entry is None or not final:
             return
-        from calico_conformance.summary import _fill_from_catalogs
         shown = dict(entry)
         _fill_from_catalogs([shown])
         mark = _MARK.get(shown["outcome"], shown["outcome"].upper())

@@ -11,6 +11,8 @@ import subprocess
 from dataclasses import dataclass
 from typing import Protocol, Sequence
 
+from calico_conformance.vocabulary.errors import ExecutorError
+
 DEFAULT_TIMEOUT = 30.0
 
 
@@ -29,10 +31,6 @@ class Result:
         """A one-line account for error messages: the command, its exit code, its first error line."""
         first_err = (self.stderr.strip().splitlines() or [""])[0]
         return f"`{shlex.join(self.argv)}` exited {self.rc}" + (f": {first_err}" if first_err else "")
-
-
-class ExecutorError(RuntimeError):
-    """The command could not be run at all (missing tool, timeout, transport down)."""
 
 
 class Executor(Protocol):

@@ -6,6 +6,8 @@ ours is installed under a generic top-level name; code finds them through the pa
 through a path relative to the clone."""
 from __future__ import annotations
 
+import importlib.util
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -13,8 +15,9 @@ from pathlib import Path
 @lru_cache(maxsize=None)
 def suite_dir() -> Path:
     """The folder that holds the checks (test_*.py) and catalog.yaml."""
-    import calico_conformance.conformance as checks
-    return Path(checks.__file__).resolve().parent
+    # found, not imported: the checks are the top floor, and this module is near the bottom
+    spec = importlib.util.find_spec("calico_conformance.conformance")
+    return Path(spec.origin).resolve().parent
 
 
 def catalog_path() -> Path:
@@ -29,5 +32,4 @@ def plugin_args() -> list[str]:
     """``-p calico_conformance.plugin`` where pytest does not load the plugin by its entry point
     already (PYTEST_DISABLE_PLUGIN_AUTOLOAD); naming an autoloaded plugin again makes pytest warn
     that it cannot rewrite its asserts."""
-    import os
     return ["-p", "calico_conformance.plugin"] if os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD") else []

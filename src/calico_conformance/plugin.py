@@ -9,18 +9,21 @@ from pathlib import Path
 import pytest
 
 from calico_conformance import catalog, targets
-from calico_conformance.errors import UsageError
+from calico_conformance.console import MODES, Console, progress, terminal_summary
 from calico_conformance.evidence.report import check_html, facts_html, notice_html, verdict_html
-from calico_conformance.paths import suite_dir
-from calico_conformance.session import (EVIDENCE_KEY, FACTS_KEY, TARGET_KEY, build_target,
-                                        clear_old_evidence, evidence_root, record_facts)
-from calico_conformance.targets.base import LAB_NOTICE
-
 # The fixtures live in fixtures/ (shipped as calico_conformance.fixtures); a plugin module's
 # names are where pytest looks for a plugin's fixtures.
 from calico_conformance.fixtures.evidence import evidence  # noqa: F401
 from calico_conformance.fixtures.nodeport import etp_local, nodeport, nodeport6  # noqa: F401
 from calico_conformance.fixtures.target import facts, target  # noqa: F401
+from calico_conformance.lab.profiles import listing
+from calico_conformance.paths import suite_dir
+from calico_conformance.report.path import describe
+from calico_conformance.session import (EVIDENCE_KEY, FACTS_KEY, TARGET_KEY, build_target, clear_old_evidence,
+                                        evidence_root, record_facts)
+from calico_conformance.summary import VERDICT_NOTES, RunSummary
+from calico_conformance.vocabulary.errors import UsageError
+from calico_conformance.vocabulary.facts import LAB_NOTICE
 
 
 def pytest_addoption(parser):
@@ -46,7 +49,6 @@ def pytest_addoption(parser):
     group.addoption("--report-junit", default=None, metavar="PATH",
                     help="write a JUnit file that validates against the Jenkins JUnit schema, one "
                          "testcase per check named by its ID (needs --summary-json)")
-    from calico_conformance.console import MODES
     group.addoption("--cc-console", default="off", choices=MODES,
                     help="lines: one line per check and the verdict (what `calico-conformance run` "
                          "shows); quiet: the verdict line only; off: pytest's own output")
@@ -59,7 +61,6 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "needs(*features): target features the check needs; a "
                                        "missing one skips it with its reason")
     if _option(config, "lab_dataplane") == "list":
-        from calico_conformance.lab.profiles import listing
         print(listing())
         pytest.exit("listed lab dataplane profiles", returncode=0)
     name = config.getoption("target")
@@ -81,7 +82,6 @@ def pytest_configure(config):
             raise pytest.UsageError(f"cannot use evidence directory {root}: {exc.strerror}; "
                                     "choose another with --evidence-dir") from None
     if not hasattr(config, "workerinput"):     # the process that writes the reports
-        from calico_conformance.summary import RunSummary
         path = lambda name: Path(config.getoption(name)) if config.getoption(name) else None
         summary_path = path("summary_json")
         config.pluginmanager.register(RunSummary(
@@ -91,7 +91,6 @@ def pytest_configure(config):
             options=list(config.invocation_params.args)), "cc-summary")
         mode = config.getoption("cc_console")
         if mode != "off":
-            from calico_conformance.console import Console
             config.pluginmanager.register(Console(config, mode), "cc-console")
     # SIGTERM (CI cancelling a job) gets the same orderly tear-down as Ctrl-C.
     try:
@@ -132,7 +131,6 @@ def pytest_collection_finish(session):
         return
     if any("target" in getattr(item, "fixturenames", ()) for item in session.items):
         import time
-        from calico_conformance.console import progress
         progress(config, f"building target {config.getoption('target')} ...")
         started = time.perf_counter()
         try:
@@ -178,7 +176,6 @@ def pytest_runtest_makereport(item, call):
     for name in ("nodeport", "nodeport6"):
         obs = funcargs.get(name)
         if obs is not None and hasattr(obs, "connections"):
-            from calico_conformance.report.path import describe
             tables = "\n".join([i["body"] for i in getattr(report, "cc_evidence", []) if i["kind"] == "table"]
                                + [report.longreprtext if report.failed else ""])
             try:
@@ -227,7 +224,6 @@ def pytest_report_header(config):
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_html_results_summary(prefix, summary, postfix, session):
-    from calico_conformance.summary import VERDICT_NOTES
     collector = session.config.pluginmanager.get_plugin("cc-summary")
     if collector is not None:
         overall, why = collector.judge(session.exitstatus if isinstance(session.exitstatus, int) else 0)
@@ -245,7 +241,6 @@ def pytest_html_report_title(report):
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    from calico_conformance.console import terminal_summary
     terminal_summary(terminalreporter, config)
     props = config.stash.get(FACTS_KEY, None)
     if not props or config.getoption("cc_console") != "off":

@@ -7,7 +7,7 @@ import os
 import shutil
 from pathlib import Path
 
-from calico_conformance.errors import UsageError
+from calico_conformance.vocabulary.errors import UsageError
 
 LOCK_NAME = ".lock"
 # What a run writes; an earlier run's copies are removed before this one starts.

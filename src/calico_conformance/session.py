@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from calico_conformance import targets
-from calico_conformance.errors import UsageError
 from calico_conformance.evidence.report import Evidence
+from calico_conformance.vocabulary.errors import UsageError
 
 FACTS_KEY = pytest.StashKey[dict]()
 EVIDENCE_KEY = pytest.StashKey[Evidence]()

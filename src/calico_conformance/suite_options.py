@@ -6,7 +6,8 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from calico_conformance.errors import UsageError
+from calico_conformance import plugin
+from calico_conformance.vocabulary.errors import UsageError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -31,7 +32,6 @@ class _Parser(argparse.ArgumentParser):
 
 def check_suite_options(argv: list[str]) -> None:
     """Raise ``UsageError`` (one line) for a suite option pytest would refuse with its usage text."""
-    from calico_conformance import plugin
     parser = _Parser()
     plugin.pytest_addoption(parser)
     parser.parse_known_args([a for a in argv if a not in ("-h", "--help")])

@@ -15,7 +15,14 @@ from pathlib import Path
 
 import pytest
 
+from calico_conformance import catalog
 from calico_conformance.atomic import write_atomic
+from calico_conformance.redact import redact_text
+from calico_conformance.report.html import render
+from calico_conformance.report.junit import render as junit_xml
+from calico_conformance.support import matrix
+from calico_conformance.vocabulary import exitcodes
+from calico_conformance.vocabulary.facts import NodeFacts
 
 SCHEMA = "calico-conformance/run/v1"
 VERDICT_NOTES = {
@@ -25,9 +32,6 @@ VERDICT_NOTES = {
     "incomplete": "not every check could run, so the run proves nothing either way",
     "interrupted": "the run was stopped before every check ran",
 }
-# The documented exit codes of `calico-conformance run` (and of plain pytest on the suite).
-EXIT_CODES = {"conformant": 0, "not conformant": 1, "unsupported": 3, "incomplete": 4, "interrupted": 130}
-USAGE_EXIT = 2
 
 
 def verdict(passed: int, failed: int) -> str:
@@ -54,7 +58,6 @@ def _details(report) -> str:
 
 
 def _nodes(facts: dict) -> list[dict]:
-    from calico_conformance.targets.base import NodeFacts
     return [asdict(NodeFacts.from_property(k, v)) for k, v in sorted(facts.items()) if k.startswith("node.")]
 
 
@@ -72,7 +75,6 @@ def statements(verifies: str) -> list[dict]:
 
 def check_id_of(nodeid: str) -> str:
     """A check's ID from its test id alone (what an xdist controller knows of a check not run)."""
-    from calico_conformance import catalog
     param = re.search(r"\[([A-Z][A-Z0-9-]+)\]$", nodeid)
     if param:
         return param.group(1)
@@ -212,11 +214,10 @@ class RunSummary:
                                "duration_s": 0.0})
         _fill_from_catalogs(checks)
         order = {"failed": 0, "not run": 1, "skipped": 2, "passed": 3}
-        from calico_conformance.redact import redact_text
         return {
             "schema": SCHEMA,
             "verdict": overall, "verdict_means": VERDICT_NOTES[overall], "why": why,
-            "exit_code": EXIT_CODES[overall] if not self.start_error else USAGE_EXIT,
+            "exit_code": exitcodes.RUN[overall] if not self.start_error else exitcodes.USAGE,
             "final": True,
             "lab": bool(facts.get("lab_notice")), "notice": facts.get("lab_notice", ""),
             "started": self.started.isoformat(timespec="seconds"),
@@ -252,15 +253,12 @@ def write_record(path: Path, rec: dict, *, html: Path | None = None, junit: Path
     rec = _redacted(rec)
     write_atomic(path, json.dumps(rec, indent=2) + "\n")
     if html is not None:
-        from calico_conformance.report.html import render
         write_atomic(html, render(rec, base=Path(html).resolve().parent))
     if junit is not None:
-        from calico_conformance.report.junit import render as junit_xml
         write_atomic(junit, junit_xml(rec))
 
 
 def _redacted(value):
-    from calico_conformance.redact import redact_text
     if isinstance(value, str):
         return redact_text(value)
     if isinstance(value, list):
@@ -273,8 +271,6 @@ def _redacted(value):
 def _fill_from_catalogs(checks: list[dict]) -> None:
     """Statements, titles and remediations from the catalogs, so every record is whole (a check
     not run has only its ID; a passed support check carries no remediation of its own)."""
-    from calico_conformance import catalog
-    from calico_conformance.support import matrix
     cat = catalog.load()
     try:
         sup = {e.id: e for e in matrix.load().entries}
@@ -303,7 +299,6 @@ def _fill_from_catalogs(checks: list[dict]) -> None:
 
 def _rule_statements(entry, row_text: str) -> list[dict]:
     """The statements of the rule the check was held to: one per cited document."""
-    from calico_conformance.support import matrix
     row = (row_text.split() or [""])[0]
     known = matrix.load().versions
     if row not in known:

@@ -4,8 +4,8 @@ from __future__ import annotations
 import os
 
 from calico_conformance import netns
-from calico_conformance.errors import UsageError
-from calico_conformance.lab import sweeper
+from calico_conformance.lab import sshd, sweeper
+from calico_conformance.vocabulary.errors import UsageError
 
 NAME = "cleanup"
 HELP = ("remove reference-lab namespaces left behind by killed runs (needs root; exit 0 all "
@@ -25,7 +25,6 @@ def run(args) -> int:
     names = sweeper.all_lab_namespaces() if args.all else sweeper.stale()
     # What killed runs left running in their namespaces (sshd and its sessions) and their key
     # directories go first, while the namespaces can still be found.
-    from calico_conformance.lab import sshd
     sshd.sweep_stale()
     sweeper.delete(names)
     # Say what is really gone, not what was asked for.

@@ -6,6 +6,9 @@ import dataclasses
 import json
 import sys
 
+from calico_conformance.evidence.decode import DEFAULT_VXLAN_PORTS, decode_capture, flows
+from calico_conformance.evidence.pcap import read_capture
+
 NAME = "explain-pcap"
 HELP = ("Show what the evidence decoder sees in a pcap/pcapng file: flows (outer VXLAN -> VNI -> "
         "inner 5-tuple) and, with --frames, every frame.")
@@ -26,8 +29,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from calico_conformance.evidence.decode import DEFAULT_VXLAN_PORTS, decode_capture, flows
-    from calico_conformance.evidence.pcap import read_capture
 
     ports = tuple(args.vxlan_ports or DEFAULT_VXLAN_PORTS)
     capture = read_capture(args.file)

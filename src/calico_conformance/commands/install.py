@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import sys
 
+from calico_conformance.install import data, flow, render
+from calico_conformance.install.plan import InstallOptions
+from calico_conformance.install.run import Installer
+from calico_conformance.k8s import connect
+from calico_conformance.redact import redact_text, redact_urls
+
 NAME = "install"
 HELP = "install Calico in eBPF mode (doc: v3.29 steps, per distribution); --dry-run prints them"
 
@@ -46,7 +52,6 @@ def add_install_arguments(parser) -> None:
 
 
 def configure(parser) -> None:
-    from calico_conformance.install import data
     parser.add_argument("--distro", metavar="NAME",
                         help=f"one of: {', '.join(data.names())} (default: detected from the cluster)")
     parser.add_argument("--dry-run", action="store_true", help="print the steps; change nothing")
@@ -58,7 +63,6 @@ def configure(parser) -> None:
 
 
 def options_from(args):
-    from calico_conformance.install.plan import InstallOptions
     return InstallOptions(distro=args.distro, api_server=args.api_server,
                           operator_manifest=args.operator_manifest, operator_crds=args.operator_crds,
                           calico_manifests=args.calico_manifests,
@@ -70,23 +74,18 @@ def options_from(args):
 
 
 def run(args) -> int:
-    from calico_conformance.install import data, flow, render
     if args.distro:
         data.distro(args.distro)      # unknown names fail before anything else
     opts = options_from(args)
-    from calico_conformance.redact import redact_text, redact_urls
     warn = lambda line: print(f"calico-conformance: {redact_text(line)}", file=sys.stderr)   # noqa: E731
     if args.dry_run:
         kube = None
         if args.kubeconfig or args.context:
-            from calico_conformance.k8s import connect
             kube = connect(args.kubeconfig, args.context)
         _, plan = flow.make_plan(opts, kube, dry_run=True, warn=warn)
         out = render.render_yaml(plan) if args.output == "yaml" else render.render_text(plan)
         sys.stdout.write(redact_urls(out))     # sources may be URLs with a mirror's credentials
         return 0
-    from calico_conformance.install.run import Installer
-    from calico_conformance.k8s import connect
     kube = connect(args.kubeconfig, args.context)
     distro, plan = flow.make_plan(opts, kube, warn=warn)
     print(f"calico-conformance: installing Calico in eBPF mode on a {distro} cluster ({len(plan)} steps)",

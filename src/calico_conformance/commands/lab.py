@@ -9,6 +9,9 @@ from __future__ import annotations
 import sys
 import time
 
+from calico_conformance.realk8s import build, cache
+from calico_conformance.realk8s.gotool import BuildError
+
 NAME = "lab"
 HELP = "real components for the lab: `lab build` builds kube-apiserver, kube-proxy (and etcd) from Go modules"
 
@@ -31,8 +34,6 @@ def run(args) -> int:
         print("calico-conformance lab: choose an action: build (see `calico-conformance lab build --help`)",
               file=sys.stderr)
         return 2
-    from calico_conformance.realk8s import build, cache
-    from calico_conformance.realk8s.gotool import BuildError
 
     store = cache.Cache(cache.root(args.cache_dir))
     names = list(dict.fromkeys(args.components)) or build.default_components()

@@ -3,6 +3,11 @@ from __future__ import annotations
 
 import sys
 
+from calico_conformance.support import calico_version, matrix, render
+from calico_conformance.support.engine import evaluate
+from calico_conformance.support.live import read_cluster
+from calico_conformance.support.snapshot import load_snapshot
+
 NAME = "preflight"
 HELP = ("Tell whether a cluster - live, or from a kubectl dump - is one Calico's eBPF dataplane "
         "supports, for a Calico version (exit 0 supported, 1 unsupported, 3 unknown, 2 usage error)")
@@ -22,18 +27,14 @@ def configure(parser) -> None:
 
 
 def run(args) -> int:
-    from calico_conformance.support import calico_version, matrix, render
-    from calico_conformance.support.engine import evaluate
 
     table = matrix.load()
     if args.calico_version:    # a bad version fails before any cluster is read
         calico_version.choose(table, args.calico_version)
     if args.snapshot:
-        from calico_conformance.support.snapshot import load_snapshot
         inv = load_snapshot(args.snapshot)
         no_nodes = "an offline snapshot gives no node access; run the pytest suite against a target to probe nodes"
     else:
-        from calico_conformance.support.live import read_cluster
         inv = read_cluster(args.kubeconfig, args.context)
         no_nodes = "preflight reads the API only; the pytest suite probes nodes through its target"
     choice = calico_version.choose(table, args.calico_version, inv)

@@ -5,7 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from calico_conformance.errors import UsageError
+from calico_conformance.atomic import write_atomic
+from calico_conformance.report.bundle import read_summary
+from calico_conformance.report.compare import compare, text
+from calico_conformance.report.html import render
+from calico_conformance.vocabulary.errors import UsageError
 
 NAME = "report"
 HELP = "compare two bundles check by check (--compare A B), or re-render report.html from a summary.json"
@@ -22,7 +26,6 @@ def configure(parser):
 
 
 def _read(path: str) -> dict:
-    from calico_conformance.report.bundle import read_summary
     try:
         rec = read_summary(Path(path))
     except (OSError, KeyError, ValueError) as exc:
@@ -35,15 +38,12 @@ def _read(path: str) -> dict:
 
 def run(args) -> int:
     if args.compare:
-        from calico_conformance.report.compare import compare, text
         a, b = args.compare
         diff = compare(_read(a), _read(b))
         print(json.dumps(diff, indent=2) if args.output == "json" else text(diff, a, b), end="" if args.output != "json" else "\n")
         return 0
     if not args.summary:
         raise UsageError("give a run to render (a bundle, reports directory or summary.json) or --compare A B")
-    from calico_conformance.atomic import write_atomic
-    from calico_conformance.report.html import render
     rec = _read(args.summary)
     if args.output:
         write_atomic(Path(args.output), render(rec, base=Path(args.output).resolve().parent))

@@ -6,7 +6,14 @@ import json
 import sys
 from pathlib import Path
 
+from calico_conformance.atomic import write_atomic
 from calico_conformance.paths import plugin_args, suite_dir
+from calico_conformance.report.bundle import write_bundle
+from calico_conformance.reports_dir import ReportsLock, clear_reports
+from calico_conformance.suite_options import check_report_files, check_reports_dir, check_suite_options
+from calico_conformance.summary import placeholder
+from calico_conformance.vocabulary.errors import UsageError
+from calico_conformance.vocabulary.exitcodes import INTERRUPTED as EXIT_INTERRUPTED, USAGE as EXIT_USAGE
 
 NAME = "run"
 HELP = "run the conformance suite and write JUnit + HTML reports (any pytest option works too)"
@@ -42,7 +49,6 @@ Exit codes (the same with and without -n; summary.json says the same in `verdict
   130 interrupted: Ctrl-C or SIGTERM (summary.json: interrupted, with why)
 """
 
-EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
 
 
 def configure(parser):   # only for `calico-conformance --help`; argv goes to pytest untouched
@@ -51,7 +57,6 @@ def configure(parser):   # only for `calico-conformance --help`; argv goes to py
 
 def _take(args: list[str], name: str) -> str | None:
     """Remove `name VALUE` / `name=VALUE` from args; its value."""
-    from calico_conformance.errors import UsageError
     for i, arg in enumerate(args):
         if arg == name:
             if i + 1 >= len(args) or args[i + 1].startswith("-"):
@@ -124,8 +129,6 @@ def _inside_suite(arg: str) -> bool:
 
 def _finish_unstarted(reports: Path, why: str, code: int) -> None:
     """A run that ended before pytest wrote its record: say so, never leave an earlier verdict."""
-    from calico_conformance.atomic import write_atomic
-    from calico_conformance.summary import placeholder
     path = reports / "summary.json"
     try:
         current = json.loads(path.read_text())
@@ -148,11 +151,8 @@ def run(argv: list[str]) -> int:
     if "--help-all" in argv:
         import pytest
         return int(pytest.main(["-p", "calico_conformance.plugin", "--help"]))
-    from calico_conformance.errors import UsageError
-    from calico_conformance.reports_dir import ReportsLock, clear_reports
     try:
         args, reports, bundle, mode = split_args(argv)
-        from calico_conformance.suite_options import check_report_files, check_reports_dir, check_suite_options
         check_suite_options(args)        # issue 13: a bad value is one line, not pytest's usage text
         check_reports_dir(reports)
         check_report_files(args)
@@ -177,9 +177,6 @@ def run(argv: list[str]) -> int:
 def _run_locked(args, reports: Path, bundle: str | None, mode: str) -> int:
     import signal
 
-    from calico_conformance.atomic import write_atomic
-    from calico_conformance.reports_dir import clear_reports
-    from calico_conformance.summary import placeholder
     evidence = next((a.split("=", 1)[1] for a in args if a.startswith("--evidence-dir=")), None)
     clear_reports(reports, Path(evidence) if evidence else None)
     write_atomic(reports / "summary.json",
@@ -205,7 +202,6 @@ def _run_locked(args, reports: Path, bundle: str | None, mode: str) -> int:
     else:
         _finish_unstarted(reports, f"the run ended without a verdict (pytest exit {code})", code)
     if bundle:
-        from calico_conformance.report.bundle import write_bundle
         try:
             print(f"calico-conformance: bundle: {write_bundle(reports, Path(bundle))}")
         except OSError as exc:

@@ -19,6 +19,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from calico_conformance.lab import profiles
+from calico_conformance.paths import plugin_args, suite_dir
+from calico_conformance.vocabulary.errors import UsageError
+
 NAME = "selftest"
 HELP = ("run the suite against every lab profile and show that each defect is caught and no "
         "conformant profile goes red (exit 0 all as expected, 1 a defect missed or a false red, "
@@ -98,7 +102,6 @@ class Result:
 
 def judge(profile: str, verdicts: dict[str, str], reasons: dict[str, str] | None = None) -> Result:
     """``verdicts`` (check ID -> outcome) of one run of ``profile``, against its ``breaks``."""
-    from calico_conformance.lab import profiles
     return Result(profile, tuple(profiles.get(profile).breaks), dict(verdicts), dict(reasons or {}))
 
 
@@ -133,7 +136,6 @@ def run_profile(profile: str, logs: Path) -> Result:
     """The suite against one profile, in this process; its output goes to logs/PROFILE/pytest.log."""
     import pytest
 
-    from calico_conformance.paths import plugin_args, suite_dir
     out_dir = logs / profile
     out_dir.mkdir(parents=True, exist_ok=True)
     collector = _Collector()
@@ -159,8 +161,6 @@ def run_profile(profile: str, logs: Path) -> Result:
 
 
 def run(args) -> int:
-    from calico_conformance.errors import UsageError
-    from calico_conformance.lab import profiles
     if os.geteuid() != 0:
         raise UsageError("selftest builds reference labs (network namespaces), which needs root; "
                          "run it as root")

@@ -2,6 +2,9 @@
 newest first, from the ledger it left in the cluster."""
 from __future__ import annotations
 
+from calico_conformance.install.run import uninstall
+from calico_conformance.k8s import connect
+
 NAME = "uninstall"
 HELP = "revert what `calico-conformance install` changed (from its ledger in the cluster)"
 
@@ -14,7 +17,5 @@ def configure(parser) -> None:
 
 
 def run(args) -> int:
-    from calico_conformance.install.run import uninstall
-    from calico_conformance.k8s import connect
     uninstall(connect(args.kubeconfig, args.context), timeout=args.timeout)
     return 0

@@ -14,7 +14,8 @@ from dataclasses import replace
 from functools import lru_cache
 from typing import Iterable
 
-from calico_conformance.evidence.model import CapturePoint, DecodedFrame, Encapsulation, TcpSegment, VlanTag
+from calico_conformance.evidence.pcap import read_capture
+from calico_conformance.vocabulary.frames import CapturePoint, DecodedFrame, Encapsulation, TcpSegment, VlanTag
 
 DEFAULT_VXLAN_PORTS = (4789, 8472)   # Calico/IANA and the Linux/flannel default
 VLAN_TPIDS = (0x8100, 0x88A8, 0x9100)
@@ -111,7 +112,6 @@ def decode_pcap(path, *, point: CapturePoint | None = None, vxlan_ports=DEFAULT_
                 mtu: int = 1500) -> list[DecodedFrame]:
     """Decode a pcap or pcapng file (Ethernet, Linux cooked SLL/SLL2, raw IP).
     Raises ``UsageError`` if the file is missing or not a capture."""
-    from calico_conformance.evidence.pcap import read_capture
     return decode_capture(read_capture(path), point=point, vxlan_ports=vxlan_ports, mtu=mtu)
 
 

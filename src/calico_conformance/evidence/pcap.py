@@ -16,8 +16,8 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from calico_conformance.errors import UsageError
-from calico_conformance.targets.base import RawFrame
+from calico_conformance.vocabulary.errors import UsageError
+from calico_conformance.vocabulary.frames import RawFrame
 
 LINKTYPE_ETHERNET, LINKTYPE_RAW, LINKTYPE_SLL, LINKTYPE_SLL2 = 1, 101, 113, 276
 LINK_TYPE_NAMES = {LINKTYPE_ETHERNET: "Ethernet", LINKTYPE_RAW: "raw IP",

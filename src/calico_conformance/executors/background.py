@@ -9,7 +9,8 @@ import binascii
 import time
 import uuid
 
-from calico_conformance.executor import Executor, ExecutorError
+from calico_conformance.executor import Executor
+from calico_conformance.vocabulary.errors import ExecutorError
 
 # $1 is the log file; the rest is the command, passed as words (no quoting games).
 _START = 'log="$1"; shift; nohup "$@" </dev/null >"$log" 2>&1 & echo $!'

@@ -4,7 +4,8 @@ node ran it. A transport states only what differs: its wrapper, its ``where``, i
 and its missing-tool hint."""
 from __future__ import annotations
 
-from calico_conformance.executor import DEFAULT_TIMEOUT, ExecutorError, Result, run_local
+from calico_conformance.executor import DEFAULT_TIMEOUT, Result, run_local
+from calico_conformance.vocabulary.errors import ExecutorError
 
 
 class WrappedExecutor:

@@ -7,9 +7,9 @@ import ipaddress
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from calico_conformance.errors import UsageError
 from calico_conformance.install import data
 from calico_conformance.install.data import Distro, Statement
+from calico_conformance.vocabulary.errors import UsageError
 
 
 @dataclass(frozen=True)

@@ -12,24 +12,23 @@ import functools
 import re
 from dataclasses import dataclass
 
-import jsonschema
-from jsonschema import validators
+from calico_conformance.vocabulary.errors import UsageError
 
-from calico_conformance.errors import UsageError
-
-_BASE = jsonschema.Draft7Validator
+# jsonschema costs ~0.4 s to import: only an install (or its dry run) pays for it.
 
 
 def _null_allowed(keyword: str):
     """``nullable: true`` lets null through the field's type and enum, as the API server does."""
     def check(validator, expected, value, schema):
+        import jsonschema
         if value is None and schema.get("nullable"):
             return
-        yield from _BASE.VALIDATORS[keyword](validator, expected, value, schema)
+        yield from jsonschema.Draft7Validator.VALIDATORS[keyword](validator, expected, value, schema)
     return check
 
 
 def _int_or_string(validator, flag, value, schema):
+    import jsonschema
     if flag and not (isinstance(value, (int, str)) and not isinstance(value, bool)):
         yield jsonschema.ValidationError(f"{value!r} is neither an integer nor a string")
 
@@ -54,6 +53,7 @@ def go_pattern(pattern: str) -> re.Pattern | None:
 
 
 def _pattern(validator, pattern, value, schema):
+    import jsonschema
     if not isinstance(value, str):
         return
     compiled = go_pattern(pattern)
@@ -61,10 +61,13 @@ def _pattern(validator, pattern, value, schema):
         yield jsonschema.ValidationError(f"{value!r} does not match {pattern!r}")
 
 
-# OpenAPI v3.0 as Kubernetes reads it: Draft 7 keywords plus two of its own, patterns in Go's syntax.
-OpenAPIValidator = validators.extend(_BASE, {"type": _null_allowed("type"), "enum": _null_allowed("enum"),
-                                             "pattern": _pattern,
-                                             "x-kubernetes-int-or-string": _int_or_string})
+@functools.lru_cache(maxsize=None)
+def openapi_validator():
+    """OpenAPI v3.0 as Kubernetes reads it: Draft 7 keywords plus two of its own, patterns in Go's syntax."""
+    import jsonschema
+    return jsonschema.validators.extend(jsonschema.Draft7Validator, {
+        "type": _null_allowed("type"), "enum": _null_allowed("enum"), "pattern": _pattern,
+        "x-kubernetes-int-or-string": _int_or_string})
 
 
 @dataclass(frozen=True)
@@ -108,7 +111,7 @@ def _path(parts) -> str:
 
 def schema_problems(obj: dict, schema: dict) -> list[str]:
     """Every schema violation as "field.path: message", in a stable order."""
-    errors = sorted(OpenAPIValidator(schema).iter_errors(obj), key=lambda e: list(map(str, e.absolute_path)))
+    errors = sorted(openapi_validator()(schema).iter_errors(obj), key=lambda e: list(map(str, e.absolute_path)))
     return [f"{_path(e.absolute_path)}: {e.message}" for e in errors]
 
 

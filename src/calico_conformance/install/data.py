@@ -5,7 +5,7 @@ import functools
 from dataclasses import dataclass
 from pathlib import Path
 
-from calico_conformance.errors import UsageError
+from calico_conformance.vocabulary.errors import UsageError
 
 DATA = Path(__file__).with_name("distros.yaml")
 

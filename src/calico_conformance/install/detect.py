@@ -7,7 +7,7 @@ from __future__ import annotations
 from calico_conformance.install import data
 from calico_conformance.support import distro
 from calico_conformance.support.inventory import Inventory
-from calico_conformance.targets.base import TargetError
+from calico_conformance.vocabulary.errors import TargetError
 
 SOURCE = "the API"
 

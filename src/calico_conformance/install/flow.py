@@ -2,8 +2,8 @@
 targets use."""
 from __future__ import annotations
 
-from calico_conformance.errors import UsageError
 from calico_conformance.install import data, detect, gate, manifests, plan as planning, view as views
+from calico_conformance.vocabulary.errors import UsageError
 
 
 def make_plan(opts: planning.InstallOptions, kube=None, *, dry_run: bool = False,

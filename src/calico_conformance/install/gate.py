@@ -4,11 +4,11 @@ for the Calico version of the operator manifest; an unsupported finding stops th
 line, before the first write. ``--ignore-preflight`` installs anyway, saying what it ignores."""
 from __future__ import annotations
 
-from calico_conformance.errors import UsageError
 from calico_conformance.support import calico_version, matrix, versions
 from calico_conformance.support.engine import Report, evaluate
 from calico_conformance.support.inventory import Inventory
 from calico_conformance.support.live import read_inventory
+from calico_conformance.vocabulary.errors import UsageError
 
 NO_NODES = "the installer reads the API only; `pytest --target ...` probes the nodes"
 

@@ -7,8 +7,8 @@ import copy
 import re
 from pathlib import Path
 
-from calico_conformance.errors import UsageError
 from calico_conformance.install import data
+from calico_conformance.vocabulary.errors import UsageError
 
 CUSTOM_RESOURCES = Path(__file__).with_name("custom-resources-v3.29.1.yaml")
 MAX_MANIFEST_BYTES = 64 << 20    # a release's operator manifest with its CRDs is ~2 MiB

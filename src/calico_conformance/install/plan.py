@@ -8,10 +8,10 @@ import json
 import re
 from dataclasses import dataclass
 
-from calico_conformance.errors import UsageError
 from calico_conformance.install import address, crd_schema, data, manifests
 from calico_conformance.install.data import Distro, Statement
 from calico_conformance.install.view import ClusterView
+from calico_conformance.vocabulary.errors import UsageError
 
 NON_MATCHING_SELECTOR = {"non-calico": "true"}     # the document's example node selector
 

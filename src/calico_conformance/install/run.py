@@ -11,7 +11,7 @@ from calico_conformance.install.ledger import Entry, Ledger, inverse_merge_patch
 from calico_conformance.install.plan import Operation
 from calico_conformance.k8s.wait import wait_until
 from calico_conformance.redact import redact_text
-from calico_conformance.targets.base import TargetError
+from calico_conformance.vocabulary.errors import TargetError
 
 
 def prefixed(prefix: str):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from calico_conformance.install import data
 from calico_conformance.k8s.wait import wait_until
-from calico_conformance.targets.base import TargetError
+from calico_conformance.vocabulary.errors import TargetError
 
 
 def _conditions(obj: dict) -> dict[str, dict]:

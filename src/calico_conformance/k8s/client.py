@@ -14,7 +14,7 @@ from pathlib import Path
 from calico_conformance.k8s import resources
 from calico_conformance.k8s.resources import Ref
 from calico_conformance.redact import redact_text
-from calico_conformance.targets.base import TargetError
+from calico_conformance.vocabulary.errors import TargetError
 
 PATCH_TYPES = {"merge": "application/merge-patch+json",
                "strategic": "application/strategic-merge-patch+json",

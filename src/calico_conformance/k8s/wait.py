@@ -7,7 +7,7 @@ import sys
 import time
 from typing import Callable
 
-from calico_conformance.targets.base import TargetError
+from calico_conformance.vocabulary.errors import TargetError
 
 
 def stderr_progress(line: str) -> None:

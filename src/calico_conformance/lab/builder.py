@@ -11,12 +11,13 @@ import subprocess
 import time
 
 from calico_conformance import netns
-from calico_conformance.errors import UsageError
-from calico_conformance.lab import ipv6, rules, sweeper
+from calico_conformance.lab import ipv6, rules, sshd, sweeper
 from calico_conformance.lab.profiles import FABRIC_MTU, Profile
+from calico_conformance.lab.realkubeproxy import RealKubeProxy
 from calico_conformance.lab.topology import Topology
 from calico_conformance.lab.trunk import TrunkEmitter
 from calico_conformance.lab.workload import EchoWorkload
+from calico_conformance.vocabulary.errors import UsageError
 
 REQUIRED_TOOLS = ("ip", "bridge", "nft", "iptables-restore")
 
@@ -61,11 +62,10 @@ class Lab:
         self.workload: EchoWorkload | None = None
         self.trunk: TrunkEmitter | None = None
         self.bringup_s = 0.0
-        self.real_kube_proxy = None  # profile kube-proxy-real (realk8s/labkubeproxy.py)
+        self.real_kube_proxy = None  # profile kube-proxy-real (lab/realkubeproxy.py)
 
     def up(self) -> "Lab":
         require_root()
-        from calico_conformance.lab import sshd
         sshd.sweep_stale()          # first: it finds dead runs' processes by their namespaces
         sweeper.sweep_stale()
         started = time.perf_counter()
@@ -80,7 +80,6 @@ class Lab:
                 self.trunk = TrunkEmitter(self.topo)
                 self.trunk.start()
             if self.profile.real_kube_proxy:
-                from calico_conformance.realk8s.labkubeproxy import RealKubeProxy
                 self.real_kube_proxy = RealKubeProxy(self.topo)
                 self.real_kube_proxy.start()
             if self.want_sshd:

@@ -21,8 +21,7 @@ from collections import defaultdict
 from typing import Sequence
 
 from calico_conformance import netns
-from calico_conformance.evidence.model import CapturePoint
-from calico_conformance.targets.base import RawFrame
+from calico_conformance.vocabulary.frames import CapturePoint, RawFrame
 
 ETH_P_ALL = 0x0003
 SOL_PACKET = 263

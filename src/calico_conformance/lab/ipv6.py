@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from calico_conformance.lab.profiles import Profile
 from calico_conformance.lab.rules import CALI_MAC, NP_MARK, RETURN_MARK_BASE, forward_not_deliver, nft_table
-from calico_conformance.lab.topology import LabNode, Topology
+from calico_conformance.lab.topology import LabNode, MacKind, Topology, mac
 
 FABRIC6 = "fd00:31::"
 CLIENT6 = "fd00:31::100"
@@ -33,11 +33,11 @@ def pod_cidr(node: LabNode) -> str:
 
 
 def vtep_mac(node: LabNode) -> str:
-    return f"02:cc:06:00:00:{node.index:02x}"
+    return mac(MacKind.VTEP6, node.index)
 
 
 def np_mac6(node: LabNode) -> str:
-    return f"02:cc:07:00:00:{node.index:02x}"
+    return mac(MacKind.NP_TUNNEL6, node.index)
 
 
 def np_hop6(node: LabNode) -> str:

@@ -6,6 +6,8 @@ from calico_conformance.lab import ipv6
 from calico_conformance.lab.felixlog import kernel_of
 from calico_conformance.lab.profiles import Profile
 from calico_conformance.lab.topology import Topology
+from calico_conformance.support.kinds import qualify
+from calico_conformance.support.snapshot import load_snapshot
 
 _ARCH = {"x86_64": "amd64", "aarch64": "arm64"}
 
@@ -105,7 +107,6 @@ def lab_objects(topo: Topology, profile: Profile, host: tuple[str, str, str]) ->
 def load_overrides(paths) -> list[dict]:
     """Objects from --lab-objects files, as complete dicts (kind and apiVersion put back where a
     dump lost them), via the same loader as ``preflight --snapshot``."""
-    from calico_conformance.support.snapshot import load_snapshot
     out = []
     for path in paths:
         for obj in load_snapshot(path).objects:
@@ -121,7 +122,6 @@ def with_overrides(objects: list[dict], paths) -> list[dict]:
     """The lab's objects, where every kind the files bring replaces the lab's objects of that kind."""
     if not paths:
         return objects
-    from calico_conformance.support.kinds import qualify
     extra = load_overrides(paths)
     qualified = lambda o: qualify(o["kind"], o.get("apiVersion"), o)
     replaced = {qualified(o) for o in extra}

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from calico_conformance.errors import UsageError
-from calico_conformance.targets.base import FelixSettings
-
+from calico_conformance.vocabulary.errors import UsageError
+from calico_conformance.vocabulary.facts import FelixSettings
 
 FABRIC_MTU = 1500    # what the lab's fabric (the bridge's ports) carries, in every profile
 
@@ -52,7 +51,7 @@ class Profile:
     linux_dataplane: str = "BPF"          # Installation spec.calicoNetwork.linuxDataplane
     breaks: tuple[str, ...] = ()
     # real kube-proxy v1.30 on every node against a real API server, in place of the emulated
-    # chains (calico_conformance.realk8s.labkubeproxy; needs `calico-conformance lab build`)
+    # chains (calico_conformance.lab.realkubeproxy; needs `calico-conformance lab build`)
     real_kube_proxy: bool = False
 
 

@@ -5,8 +5,7 @@ Pure functions of (topology, profile): no side effects, so they are easy to read
 from __future__ import annotations
 
 from calico_conformance.lab.profiles import Profile
-from calico_conformance.lab.topology import (CLIENT_IP, NP_TUNNEL_DEV, POD_GATEWAY, LabNode, Topology,
-                                             np_tunnel_mac)
+from calico_conformance.lab.topology import CLIENT_IP, NP_TUNNEL_DEV, POD_GATEWAY, LabNode, Topology, np_tunnel_mac
 from calico_conformance.upstream import BPF_NODEPORT_VNI, VXLAN_MTU_OVERHEAD
 
 CALI_MAC = "ee:ee:ee:ee:ee:ee"       # Calico's host-side MAC on every cali* interface

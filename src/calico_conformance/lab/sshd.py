@@ -29,9 +29,9 @@ import time
 from dataclasses import dataclass
 
 from calico_conformance import netns
-from calico_conformance.errors import UsageError
 from calico_conformance.lab import sweeper
 from calico_conformance.lab.topology import CLIENT_IP, PREFIX, Topology
+from calico_conformance.vocabulary.errors import UsageError
 
 SSHD = "/usr/sbin/sshd"          # absolute: sshd re-executes itself for every connection
 PORT = 22

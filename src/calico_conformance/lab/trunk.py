@@ -12,10 +12,10 @@ import threading
 
 from calico_conformance import netns
 from calico_conformance.lab.rules import TRUNK_VID
-from calico_conformance.lab.topology import FABRIC_NET, Topology
+from calico_conformance.lab.topology import FABRIC_NET, MacKind, Topology, mac
 
 INTERVAL_S = 0.01
-SWITCH_MAC = "02:cc:05:00:00:01"
+SWITCH_MAC = mac(MacKind.TRUNK_SWITCH, 1)
 
 
 class TrunkEmitter:

@@ -10,10 +10,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from calico_conformance.evidence.decode import decode_frames, flows
-from calico_conformance.evidence.model import CapturePoint, DecodedFrame
 from calico_conformance.evidence.pcap import write_point_pcaps
 from calico_conformance.probes.nodeport import pick_ingress
-from calico_conformance.targets.base import HttpExchange, Node, NodePortService, Target
+from calico_conformance.targets.base import Node, NodePortService, Target
+from calico_conformance.vocabulary.exchange import HttpExchange
+from calico_conformance.vocabulary.frames import CapturePoint, DecodedFrame
 
 ICMP = 1
 

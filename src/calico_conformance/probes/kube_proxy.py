@@ -13,9 +13,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from calico_conformance.executor import ExecutorError
 from calico_conformance.targets.base import Node
 from calico_conformance.upstream import FELIX_REMOVES_KUBE_PROXY_CHAINS
+from calico_conformance.vocabulary.errors import ExecutorError
+
 
 def _prefix_pattern(prefixes) -> re.Pattern:
     # Felix matches each at the start of a chain name (felix/iptables/table.go::NewTable).

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from calico_conformance.evidence.model import DecodedFrame
-from calico_conformance.executor import ExecutorError
 from calico_conformance.targets.base import Node
+from calico_conformance.vocabulary.errors import ExecutorError
+from calico_conformance.vocabulary.frames import DecodedFrame
 
 BROADCAST = "ff:ff:ff:ff:ff:ff"
 

@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from calico_conformance.evidence.decode import decode_frames, flows
-from calico_conformance.evidence.model import CapturePoint, DecodedFrame
 from calico_conformance.evidence.pcap import write_point_pcaps
-from calico_conformance.probes.synprobe import CraftedSyn
-from calico_conformance.targets.base import HttpExchange, Node, NodePortService, Target, TargetError
-
+from calico_conformance.targets.base import Node, NodePortService, Target
+from calico_conformance.vocabulary.errors import TargetError
+from calico_conformance.vocabulary.exchange import HttpExchange
+from calico_conformance.vocabulary.frames import CapturePoint, DecodedFrame
+from calico_conformance.workloads.synprobe import CraftedSyn
 
 # Tens of full-size segments at any common MTU; an MTU that leaves no room for VXLAN loses them.
 LARGE_REPLY_BYTES = 32768

@@ -2,8 +2,8 @@
 (docs/upstream-truths.md, rows nodeport-*), naming the path the frame shows when it is not."""
 from __future__ import annotations
 
-from calico_conformance.evidence.model import DecodedFrame
 from calico_conformance.upstream import BPF_NODEPORT_UDP_CHECKSUM, BPF_NODEPORT_VNI, DEFAULT_VXLAN_VNI
+from calico_conformance.vocabulary.frames import DecodedFrame
 
 
 def _addresses(obs, family: int) -> tuple[str, str, str, str]:

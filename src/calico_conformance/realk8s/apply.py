@@ -16,8 +16,10 @@ class ApplyError(RuntimeError):
 
 def client(kubeconfig: str):
     from pathlib import Path
+
     from kubernetes import config
     from kubernetes.dynamic import DynamicClient
+
     # The discovery cache goes beside the run's kubeconfig (a temp dir removed with the control
     # plane); the default is a /tmp/osrcp-*.json that nothing ever removes.
     cache = Path(kubeconfig).resolve().parent / "discovery-cache.json"

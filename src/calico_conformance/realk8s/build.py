@@ -12,11 +12,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from calico_conformance.errors import UsageError
 from calico_conformance.realk8s import etcd, gotool, versions, wrapper
 from calico_conformance.realk8s.cache import Cache
 from calico_conformance.realk8s.components import ALL, COMPONENTS
 from calico_conformance.realk8s.gotool import BuildError
+from calico_conformance.vocabulary.errors import UsageError
 
 
 @dataclass

@@ -7,7 +7,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from calico_conformance.executor import ExecutorError
+from calico_conformance.vocabulary.errors import ExecutorError
 
 
 @dataclass(frozen=True)

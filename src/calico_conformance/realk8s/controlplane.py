@@ -20,10 +20,9 @@ from pathlib import Path
 
 import yaml
 
-from calico_conformance.errors import UsageError
 from calico_conformance.realk8s import certs, etcd, procs, versions
 from calico_conformance.realk8s.cache import Cache, root
-
+from calico_conformance.vocabulary.errors import UsageError
 
 DIR_PREFIX = "cc-k8s-"
 _live: set = set()

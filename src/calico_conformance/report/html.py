@@ -5,14 +5,18 @@ evidence, what to do on failure), the probed path of the NodePort checks, links 
 from __future__ import annotations
 
 import os
+from functools import lru_cache
 from pathlib import Path
-
-from jinja2 import Environment, PackageLoader, select_autoescape
 
 from calico_conformance.report import svg
 
-_ENV = Environment(loader=PackageLoader("calico_conformance.report", "templates"),
-                   autoescape=select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)
+
+@lru_cache(maxsize=None)
+def _env():
+    """Jinja2 (~0.25 s to import) only when a report is rendered, after the checks ran."""
+    from jinja2 import Environment, PackageLoader, select_autoescape
+    return Environment(loader=PackageLoader("calico_conformance.report", "templates"),
+                       autoescape=select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)
 
 
 def _href(path: str | None, base: Path | None) -> str:
@@ -110,7 +114,7 @@ def render(rec: dict, base: Path | None = None) -> str:
     mode = target.get("felix.external_service_mode")
     dataplane = ("eBPF" if str(target.get("felix.bpf_enabled", "")).lower() == "true" else
                  "standard (not eBPF)" if target.get("felix.bpf_enabled") else "unknown")
-    return _ENV.get_template("report.html.j2").render(
+    return _env().get_template("report.html.j2").render(
         rec=rec, checks=checks, target=target, dataplane=dataplane, mode=mode or "unknown",
         captures=_captures(rec, base), flow_cols=_FLOW_COLS,
         facts=sorted((k, v) for k, v in target.items()))

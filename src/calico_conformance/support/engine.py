@@ -16,9 +16,9 @@ from calico_conformance.support.inventory import Inventory
 from calico_conformance.support.matrix import Entry, Matrix
 from calico_conformance.support.observation import ABSENT, PRESENT, Context, Observation
 from calico_conformance.support.versions import VersionChoice
+from calico_conformance.vocabulary import exitcodes
 
 ORDER = ("unsupported", "warning", "unknown", "info", "ok")
-EXIT_CODES = {"supported": 0, "unsupported": 1, "unknown": 3}
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ class Report:
 
     @property
     def exit_code(self) -> int:
-        return EXIT_CODES[self.verdict]
+        return exitcodes.PREFLIGHT[self.verdict]
 
     def finding(self, entry_id: str) -> Finding:
         return next(f for f in self.findings if f.id == entry_id)

@@ -2,8 +2,11 @@
 fixtures.k8s). ConfigMaps are read only where Calico and kube-proxy keep theirs; Secrets never."""
 from __future__ import annotations
 
+from calico_conformance.k8s import connect
+from calico_conformance.k8s.resources import known
 from calico_conformance.support import kinds
 from calico_conformance.support.inventory import Inventory
+from calico_conformance.vocabulary.errors import TargetError
 
 # (apiVersion, kind, namespace or None for all)
 RESOURCES = (
@@ -25,7 +28,6 @@ RESOURCES = (
 def read_cluster(kubeconfig: str | None, context: str | None) -> Inventory:
     """An Inventory of the cluster. A missing kubeconfig or an unreachable API is a UsageError
     (calico_conformance.k8s raises TargetError); a resource that cannot be listed is a warning."""
-    from calico_conformance.k8s import connect
 
     kube = connect(kubeconfig, context)
     return read_inventory(kube, f"live: {kube.host}" + (f" (context {context})" if context else ""))
@@ -33,8 +35,6 @@ def read_cluster(kubeconfig: str | None, context: str | None) -> Inventory:
 
 def read_inventory(kube, origin: str) -> Inventory:
     """The Inventory through an open connection (the installer's, before it changes anything)."""
-    from calico_conformance.k8s.resources import known
-    from calico_conformance.targets.base import TargetError
 
     inv = Inventory(origin=origin)
     for api_version, kind, namespace in RESOURCES:

@@ -9,7 +9,8 @@ import re
 from dataclasses import dataclass
 from typing import Sequence
 
-from calico_conformance.executor import Executor, ExecutorError, Result
+from calico_conformance.executor import Executor, Result
+from calico_conformance.vocabulary.errors import ExecutorError
 
 PRESENT, ABSENT, SKIPPED = "present", "absent", "skipped"
 TIMEOUT = 10.0

@@ -13,9 +13,9 @@ from typing import Any
 
 import yaml
 
-from calico_conformance.errors import UsageError
 from calico_conformance.support import kinds
 from calico_conformance.support.inventory import Inventory
+from calico_conformance.vocabulary.errors import UsageError
 
 READ_SUFFIXES = (".json", ".yaml", ".yml", ".txt")
 # What is read is capped, so memory stays bounded whatever the input (docs/bad-inputs.md):

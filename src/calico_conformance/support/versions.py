@@ -5,7 +5,7 @@ import re
 from dataclasses import dataclass
 from typing import Sequence
 
-from calico_conformance.errors import UsageError
+from calico_conformance.vocabulary.errors import UsageError
 
 _VERSION = re.compile(r"^[vV]?(\d+)\.(\d+)(?:\.(\d+))?(?:[-+][0-9A-Za-z.\-+]*)?$")
 

@@ -1,20 +1,18 @@
-"""Targets by name, imported lazily so that ``--help`` and the lab never pay for the kubernetes
-client (testinfra's backend registry, in small).
+"""Targets by name (testinfra's backend registry, in small).
 
-A target module defines ``add_options(group)`` (cheap: no heavy imports at module level) and
-``create(options) -> Target``, where ``options`` has a ``getoption(name)`` method (pytest's config,
-or ``calico_conformance.options.Options`` outside pytest).
+A target module defines ``add_options(group)``, ``check(options)`` (what can be refused before
+anything is built) and ``create(options) -> Target``, where ``options`` has a
+``getoption(name)`` method (pytest's config, or any object with the same method). It may define
+``info_request(options) -> str | None``: text to print instead of running (``--lab-dataplane
+list``). Target modules import the kubernetes client only inside functions, so naming them here
+costs ``--help`` and the lab nothing.
 """
 from __future__ import annotations
 
-import importlib
+from calico_conformance.targets import kind, kubeconfig, lab, ssh
+from calico_conformance.vocabulary.errors import UsageError
 
-TARGET_MODULES = {
-    "lab": "calico_conformance.targets.lab",
-    "kind": "calico_conformance.targets.kind",
-    "kubeconfig": "calico_conformance.targets.kubeconfig",
-    "ssh": "calico_conformance.targets.ssh",
-}
+TARGET_MODULES = {"lab": lab, "kind": kind, "kubeconfig": kubeconfig, "ssh": ssh}
 
 
 def names() -> list[str]:
@@ -22,12 +20,10 @@ def names() -> list[str]:
 
 
 def module(name: str):
-    from calico_conformance.errors import UsageError
     try:
-        path = TARGET_MODULES[name]
+        return TARGET_MODULES[name]
     except KeyError:
         raise UsageError(f"unknown target {name!r}; choose one of: {', '.join(names())}") from None
-    return importlib.import_module(path)
 
 
 def check(name: str, options) -> None:
@@ -37,6 +33,12 @@ def check(name: str, options) -> None:
         checker(options)
 
 
+def info_request(name: str, options) -> str | None:
+    """What the target prints instead of running, when its options ask for that (a listing)."""
+    asked = getattr(module(name), "info_request", None)
+    return asked(options) if asked else None
+
+
 def add_all_options(parser) -> None:
-    for name in names():
-        module(name).add_options(parser)
+    for mod in TARGET_MODULES.values():
+        mod.add_options(parser)

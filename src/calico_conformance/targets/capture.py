@@ -8,9 +8,9 @@ import os
 import tempfile
 import uuid
 
-from calico_conformance.evidence.model import CapturePoint
+from calico_conformance.evidence.pcap import LINKTYPE_ETHERNET, read_capture
 from calico_conformance.executors import background
-from calico_conformance.targets.base import RawFrame
+from calico_conformance.vocabulary.frames import CapturePoint, RawFrame
 
 SNAPLEN = "262144"     # GSO super-frames exceed 64 KiB
 # -B (KiB): in immediate mode libpcap's ring has one slot per snaplen, so its default 2 MiB holds
@@ -70,7 +70,6 @@ class NodeCapture:
                 pass
 
     def stop(self) -> dict[CapturePoint, list[RawFrame]]:
-        from calico_conformance.evidence.pcap import LINKTYPE_ETHERNET, read_capture
         for executor, proc, path in self._jobs.values():
             proc.stop()
         frames = {}

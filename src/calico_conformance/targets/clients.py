@@ -6,8 +6,8 @@ import json
 import socket
 from pathlib import Path
 
-from calico_conformance.executor import ExecutorError
-from calico_conformance.targets.base import HttpExchange
+from calico_conformance.vocabulary.errors import ExecutorError
+from calico_conformance.vocabulary.exchange import HttpExchange
 from calico_conformance.workloads import httpget
 
 _HTTPGET_SOURCE = Path(httpget.__file__)

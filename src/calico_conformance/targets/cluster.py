@@ -10,13 +10,16 @@ import ipaddress
 import shutil
 from functools import cached_property
 
-from calico_conformance.evidence.model import CapturePoint
-from calico_conformance.executor import ExecutorError, LocalExecutor
+from calico_conformance.clusterfacts import gather
+from calico_conformance.executor import LocalExecutor
 from calico_conformance.k8s import wait_until
-from calico_conformance.k8s.facts import gather
-from calico_conformance.targets.base import ClusterFacts, Node, NodePortService, Target, TargetError
+from calico_conformance.targets.base import Node, NodePortService, Target
 from calico_conformance.targets.capture import NodeCapture
 from calico_conformance.targets.clients import LocalClient, source_address
+from calico_conformance.vocabulary.errors import ExecutorError, TargetError
+from calico_conformance.vocabulary.facts import ClusterFacts
+from calico_conformance.vocabulary.frames import CapturePoint
+from calico_conformance.vocabulary.images import ECHO_IMAGE
 from calico_conformance.workloads import pods
 
 SNAPSHOT = [  # (apiVersion, kind, namespace or None for all/cluster-scoped, names or None for all)
@@ -70,7 +73,7 @@ def internal_ip(node: dict, family: str = "ipv4") -> str | None:
 
 class ClusterTarget(Target):
     def __init__(self, kube, *, name: str, namespace: str = "calico-conformance", distribution: str | None = None,
-                 echo_image: str = "python:3.12-alpine", backend_node: str | None = None,
+                 echo_image: str = ECHO_IMAGE, backend_node: str | None = None,
                  ip_family: str = "ipv4", client=None, workload_timeout: float = 180.0,
                  progress=None):
         self.kube, self.name, self.namespace = kube, name, namespace

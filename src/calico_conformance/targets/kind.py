@@ -6,7 +6,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from calico_conformance.executors.docker import DockerExecutor
+from calico_conformance.k8s import connect
 from calico_conformance.targets.clusteropts import add_once, group_of, opt, per_worker, progress
+from calico_conformance.targets.kindcluster import DEFAULT_POD_SUBNETS, KindCli, cluster_config, dump, find_tools
+from calico_conformance.targets.kubeconfig import _agent_target_class, common_target_args, install
+from calico_conformance.vocabulary.images import NODE_AGENT_IMAGE
 
 STATE_DIR = Path(".calico-conformance") / "kind"
 
@@ -34,7 +39,6 @@ def add_options(parser) -> None:
 
 
 def config_for(options, name: str) -> dict:
-    from calico_conformance.targets.kindcluster import cluster_config
     return cluster_config(name=name, workers=int(opt(options, "kind_workers", 2)),
                           node_image=opt(options, "kind_node_image") or opt(options, "kind_image"),
                           ip_family=opt(options, "ip_family", "ipv4"),
@@ -43,8 +47,6 @@ def config_for(options, name: str) -> dict:
 
 
 def _kind_target_class():
-    from calico_conformance.executors.docker import DockerExecutor
-    from calico_conformance.targets.kubeconfig import _agent_target_class
 
     class KindTarget(_agent_target_class()):
         def __init__(self, kube, *, node_exec: str, **kw):
@@ -61,14 +63,10 @@ def _kind_target_class():
 
 def check(options) -> None:
     """kind and a running Docker engine, before any worker starts."""
-    from calico_conformance.targets.kindcluster import find_tools
     find_tools(opt(options, "kind_bin"))
 
 
 def create(options):
-    from calico_conformance.k8s import connect
-    from calico_conformance.targets.kindcluster import DEFAULT_POD_SUBNETS, KindCli, dump, find_tools
-    from calico_conformance.targets.kubeconfig import common_target_args, install
     kind = find_tools(opt(options, "kind_bin"))
     cli = KindCli(kind)
     name = per_worker(opt(options, "cluster_name") or "calico-conformance")
@@ -93,7 +91,7 @@ def create(options):
         kube = connect(str(kubeconfig))
         family = opt(options, "ip_family", "ipv4")
         target = _kind_target_class()(kube, name="kind", node_exec=opt(options, "node_exec", "docker"),
-                                      agent_image=opt(options, "node_agent_image", "nicolaka/netshoot:v0.13"),
+                                      agent_image=opt(options, "node_agent_image", NODE_AGENT_IMAGE),
                                       ip_family="ipv6" if family == "ipv6" else "ipv4", **common_target_args(options))
     except BaseException:
         if cleanup:

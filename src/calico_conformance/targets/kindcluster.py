@@ -7,8 +7,8 @@ import shutil
 
 import yaml
 
-from calico_conformance.executor import ExecutorError, run_local
-from calico_conformance.targets.base import TargetError
+from calico_conformance.executor import run_local
+from calico_conformance.vocabulary.errors import ExecutorError, TargetError
 
 DEFAULT_POD_SUBNETS = {"ipv4": ("192.168.0.0/16",), "ipv6": ("fd00:10:244::/56",),
                        "dual": ("192.168.0.0/16", "fd00:10:244::/56")}

@@ -10,7 +10,19 @@ from __future__ import annotations
 
 import os
 
+from calico_conformance.executors.kubectl import KubectlExecutor
+from calico_conformance.install import flow
+from calico_conformance.install.detect import detect
+from calico_conformance.install.manifests import is_release
+from calico_conformance.install.plan import InstallOptions
+from calico_conformance.install.run import Installer, uninstall
+from calico_conformance.k8s import connect
+from calico_conformance.k8s.client import require_kubeconfig
+from calico_conformance.targets.cluster import ClusterTarget
 from calico_conformance.targets.clusteropts import add_once, group_of, opt, per_worker, progress
+from calico_conformance.vocabulary.errors import UsageError
+from calico_conformance.vocabulary.images import ECHO_IMAGE, NODE_AGENT_IMAGE
+from calico_conformance.workloads import pods
 
 
 def add_options(parser) -> None:
@@ -48,10 +60,10 @@ def add_options(parser) -> None:
                 help="how long --install waits for TigeraStatus Available (default: 600)")
     g.addoption("--namespace", default="calico-conformance", metavar="NS",
                 help="the suite's own namespace, created and deleted by the run (default: calico-conformance)")
-    g.addoption("--echo-image", default="python:3.12-alpine", metavar="IMAGE",
-                help="image that runs the echo backend (needs python3; default: python:3.12-alpine)")
-    g.addoption("--node-agent-image", default="nicolaka/netshoot:v0.13", metavar="IMAGE",
-                help="image of the privileged per-node agent pods (needs tcpdump, ip, iptables, nft)")
+    g.addoption("--echo-image", default=ECHO_IMAGE, metavar="IMAGE",
+                help=f"image that runs the echo backend (needs python3; default: {ECHO_IMAGE})")
+    g.addoption("--node-agent-image", default=NODE_AGENT_IMAGE, metavar="IMAGE",
+                help=f"image of the privileged per-node agent pods (needs tcpdump, ip, iptables, nft; default: {NODE_AGENT_IMAGE})")
     g.addoption("--backend-node", default=None, metavar="NODE",
                 help="node that hosts the echo backend (default: the last worker)")
     g.addoption("--workload-timeout", type=float, default=180.0, metavar="SECONDS",
@@ -59,12 +71,10 @@ def add_options(parser) -> None:
 
 
 def _release(version: str | None) -> str | None:
-    from calico_conformance.install.manifests import is_release
     return version if is_release(version) else None
 
 
 def install_options(options, distro: str | None = None):
-    from calico_conformance.install.plan import InstallOptions
     return InstallOptions(distro=opt(options, "distro") or distro, api_server=opt(options, "api_server"),
                           operator_manifest=opt(options, "operator_manifest"),
                           operator_crds=opt(options, "operator_crds"),
@@ -80,8 +90,6 @@ def install_options(options, distro: str | None = None):
 
 def install(target, kube, options, *, distro: str | None = None, revert: bool = True) -> str:
     """Run the installer; register its revert on the target unless --keep-install."""
-    from calico_conformance.install import flow
-    from calico_conformance.install.run import Installer, uninstall
     name, plan = flow.make_plan(install_options(options, distro), kube,
                                 warn=lambda line: progress(f"--install: {line}"))
     progress(f"--install: {len(plan)} steps for a {name} cluster")
@@ -93,7 +101,7 @@ def install(target, kube, options, *, distro: str | None = None, revert: bool = 
 
 def common_target_args(options) -> dict:
     return {"namespace": per_worker(opt(options, "namespace", "calico-conformance")),
-            "echo_image": opt(options, "echo_image", "python:3.12-alpine"),
+            "echo_image": opt(options, "echo_image", ECHO_IMAGE),
             "backend_node": opt(options, "backend_node"),
             "workload_timeout": float(opt(options, "workload_timeout", 180.0)),
             "progress": progress}
@@ -102,9 +110,6 @@ def common_target_args(options) -> dict:
 def _agent_target_class():
     """ClusterTarget whose node commands go through agent pods (kubectl exec); built lazily so
     that importing this module for its options stays cheap."""
-    from calico_conformance.executors.kubectl import KubectlExecutor
-    from calico_conformance.targets.cluster import ClusterTarget
-    from calico_conformance.workloads import pods
 
     class AgentPodTarget(ClusterTarget):
         def __init__(self, kube, *, agent_image: str, **kw):
@@ -126,14 +131,12 @@ def _agent_target_class():
 
 
 def check_changes_allowed(options) -> None:
-    from calico_conformance.errors import UsageError
     if opt(options, "dsr") and not opt(options, "install"):
         raise UsageError("--dsr changes the cluster's FelixConfiguration; add --install to allow changes")
 
 
 def set_up(target, kube, options) -> None:
     """--install, or (read-only) the distribution from --distro or detection."""
-    from calico_conformance.install.detect import detect
     try:
         if opt(options, "install"):
             target.distribution = install(target, kube, options)
@@ -148,17 +151,15 @@ def set_up(target, kube, options) -> None:
 
 def check(options) -> None:
     """What can be refused before any worker starts: options that conflict, no kubeconfig."""
-    from calico_conformance.k8s.client import require_kubeconfig
     check_changes_allowed(options)
     require_kubeconfig(opt(options, "kubeconfig"))
 
 
 def create(options):
-    from calico_conformance.k8s import connect
     check_changes_allowed(options)
     kube = connect(opt(options, "kubeconfig"), opt(options, "context"))
     cls = _agent_target_class()
-    target = cls(kube, name="kubeconfig", agent_image=opt(options, "node_agent_image", "nicolaka/netshoot:v0.13"),
+    target = cls(kube, name="kubeconfig", agent_image=opt(options, "node_agent_image", NODE_AGENT_IMAGE),
                  **common_target_args(options))
     set_up(target, kube, options)
     return target

@@ -11,17 +11,20 @@ import tempfile
 from functools import cached_property
 
 from calico_conformance import netns
-from calico_conformance.errors import UsageError
 from calico_conformance.executor import NetnsExecutor
 from calico_conformance.lab import felixlog, ipv6, profiles
-from calico_conformance.lab.builder import Lab
+from calico_conformance.lab.builder import REQUIRED_TOOLS, Lab, LabError, require_root
 from calico_conformance.lab.capture import LabCapture
+from calico_conformance.lab.objects import lab_objects, load_overrides, with_overrides
 from calico_conformance.lab.topology import CLIENT_IP, LabSpec, Topology
+from calico_conformance.targets.base import Node, NodePortService, Target
+from calico_conformance.targets.capture import NodeCapture
 from calico_conformance.targets.clients import exchange_from
-from calico_conformance.workloads import httpget
-from calico_conformance.targets.base import (ClusterFacts, HttpExchange, NodeFacts, Node, NodePortService,
-                                   Target, TargetError)
-from calico_conformance.evidence.model import CapturePoint
+from calico_conformance.vocabulary.errors import TargetError, UsageError
+from calico_conformance.vocabulary.exchange import HttpExchange
+from calico_conformance.vocabulary.facts import ClusterFacts, NodeFacts
+from calico_conformance.vocabulary.frames import CapturePoint
+from calico_conformance.workloads import httpget, synprobe
 
 
 def add_options(parser) -> None:
@@ -61,7 +64,6 @@ class LabClient:
 
     def send_syn(self, host: str, port: int):
         """A scapy-crafted SYN from the client namespace; returns what was sent."""
-        from calico_conformance.probes import synprobe
         syn, raw = synprobe.craft(self.address, host, port)
         synprobe.send(lambda *a: netns.socket_in(self.netns, *a), raw, host)
         return syn
@@ -181,7 +183,6 @@ class LabTarget(Target):
             else:
                 where[point] = (self.topo.node_by_name(point.node).netns, point.iface)
         if self.capture == "tcpdump":   # the real targets' capture, through each namespace
-            from calico_conformance.targets.capture import NodeCapture
             return NodeCapture({p: NetnsExecutor(ns, p.node) for p, (ns, _) in where.items()})
         return LabCapture(where)
 
@@ -205,7 +206,6 @@ class LabTarget(Target):
         return felixlog.logs(self.topo, self.profile)
 
     def snapshot(self) -> list[dict]:
-        from calico_conformance.lab.objects import lab_objects, with_overrides
         return with_overrides(lab_objects(self.topo, self.profile, self._host_facts), self.object_files)
 
 
@@ -223,7 +223,6 @@ def _os_image() -> str:
 def check(options) -> None:
     """Root, the tools the lab calls, and a valid profile, before any worker starts."""
     import shutil
-    from calico_conformance.lab.builder import REQUIRED_TOOLS, LabError, require_root
     require_root()
     missing = [tool for tool in REQUIRED_TOOLS if not shutil.which(tool)]
     if missing:
@@ -245,7 +244,6 @@ def create(options) -> LabTarget:
         raise UsageError(f"--lab-nodes {nodes}: {exc}") from None
     files = tuple(options.getoption("lab_objects") or ())
     if files:
-        from calico_conformance.lab.objects import load_overrides
         load_overrides(files)   # a bad file is a usage error before anything is built
     client = options.getoption("lab_client")
     if client != "external" and client not in {n.name for n in Topology(spec).nodes}:

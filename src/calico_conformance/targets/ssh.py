@@ -13,7 +13,15 @@ inventory maps Kubernetes node names to SSH hosts and may name an external clien
 """
 from __future__ import annotations
 
+from calico_conformance.executors.ssh import SshExecutor
+from calico_conformance.k8s import connect
+from calico_conformance.targets.clients import SshClient
+from calico_conformance.targets.cluster import internal_ip
 from calico_conformance.targets.clusteropts import group_of, opt
+from calico_conformance.targets.kubeconfig import (_agent_target_class, check_changes_allowed, common_target_args,
+                                                   set_up)
+from calico_conformance.vocabulary.errors import UsageError
+from calico_conformance.vocabulary.images import NODE_AGENT_IMAGE
 
 NODE_KEYS = {"name", "host", "user", "port", "identity_file", "sudo", "options"}
 
@@ -32,7 +40,6 @@ KEY_TYPES = {"name": str, "host": str, "user": str, "port": int, "identity_file"
 def load_inventory(path: str) -> dict:
     """The inventory file, checked key by key: every problem is one ``UsageError`` line."""
     import yaml
-    from calico_conformance.errors import UsageError
     if not path:
         raise UsageError("--target ssh needs --inventory FILE (a YAML list of nodes; see docs/real-clusters.md)")
     try:
@@ -72,7 +79,6 @@ def load_inventory(path: str) -> dict:
 
 
 def _check_entry(path: str, where: str, entry, allowed: set) -> None:
-    from calico_conformance.errors import UsageError
     if not isinstance(entry, dict):
         raise UsageError(f"inventory {path}: `{where}` must be a mapping of {sorted(allowed)}")
     unknown = set(entry) - allowed
@@ -97,7 +103,6 @@ _TYPE_WORDS = {str: "text", int: "a whole number", bool: "true or false", dict: 
 
 
 def _executor(entry: dict, defaults: dict, fallback_host: str | None):
-    from calico_conformance.executors.ssh import SshExecutor
     merged = {**defaults, **entry}
     return SshExecutor(merged.get("host") or fallback_host, user=merged.get("user"), port=merged.get("port"),
                        identity_file=merged.get("identity_file"), options=merged.get("options"),
@@ -106,17 +111,11 @@ def _executor(entry: dict, defaults: dict, fallback_host: str | None):
 
 def check(options) -> None:
     """A readable inventory, before any worker starts."""
-    from calico_conformance.targets.kubeconfig import check_changes_allowed
     check_changes_allowed(options)
     load_inventory(opt(options, "inventory"))
 
 
 def create(options):
-    from calico_conformance.errors import UsageError
-    from calico_conformance.k8s import connect
-    from calico_conformance.targets.cluster import internal_ip
-    from calico_conformance.targets.clients import SshClient
-    from calico_conformance.targets.kubeconfig import _agent_target_class, check_changes_allowed, common_target_args, set_up
     check_changes_allowed(options)
     path = opt(options, "inventory")
     inv = load_inventory(path)
@@ -145,7 +144,7 @@ def create(options):
                                  "needs an SSH entry)")
             return _executor(entries[name], defaults, internal_ip(node))
 
-    target = SshTarget(kube, name="ssh", agent_image=opt(options, "node_agent_image", "nicolaka/netshoot:v0.13"),
+    target = SshTarget(kube, name="ssh", agent_image=opt(options, "node_agent_image", NODE_AGENT_IMAGE),
                        client=client, **common_target_args(options))
     set_up(target, kube, options)
     return target

@@ -5,8 +5,8 @@ import json
 import re
 
 from calico_conformance.support.detectors import detector
-from calico_conformance.support.detectors.common import (
-    calico_node_containers, capped, env, felix_default, installation, ip_pools, ipip_on)
+from calico_conformance.support.detectors.common import (calico_node_containers, capped, env, felix_default,
+                                                         installation, ip_pools, ipip_on)
 from calico_conformance.support.inventory import Inventory
 from calico_conformance.support.observation import Context, Observation
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from calico_conformance.support import calico_version
 from calico_conformance.support.inventory import Inventory
-from calico_conformance.targets.base import ClusterFacts, FelixSettings, NodeFacts
+from calico_conformance.vocabulary.facts import ClusterFacts, FelixSettings, NodeFacts
 
 
 def _containers(workload: dict | None) -> list[dict]:

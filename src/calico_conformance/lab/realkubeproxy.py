@@ -18,6 +18,7 @@ from calico_conformance.realk8s import apply, procs, versions
 from calico_conformance.realk8s.cache import Cache, root
 from calico_conformance.realk8s.controlplane import ControlPlane, ControlPlaneError
 from calico_conformance.realk8s.forward import NetnsForwarder
+from calico_conformance.vocabulary.errors import UsageError
 
 NAMESPACE = "calico-conformance"
 SERVICE = "backend"
@@ -77,7 +78,6 @@ class RealKubeProxy:
     def binary(self) -> str:
         path = self.cache.binary("kube-proxy", versions.KUBERNETES)
         if not path.is_file():
-            from calico_conformance.errors import UsageError
             raise UsageError(f"kube-proxy is not built in {self.cache.root}; run `calico-conformance lab build` "
                              "(lab dataplane kube-proxy-real, docs/real-calico.md)")
         return str(path)
