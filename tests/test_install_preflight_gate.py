@@ -115,7 +115,7 @@ def test_the_same_cluster_is_held_to_each_releases_own_rules(apiserver, kubeconf
 
 
 def test_the_suites_install_option_reaches_the_installer():
-    from calico_conformance.targets.kubeconfig import install_options
+    from calico_conformance.targets.clustersetup import install_options
     from tests.apiserver.fixtures import Options
     assert install_options(Options(ignore_preflight=True)).ignore_preflight is True
     assert install_options(Options()).ignore_preflight is False

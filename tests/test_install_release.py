@@ -139,7 +139,7 @@ def test_a_release_the_mirror_lacks_stops_a_real_install_before_any_write(capsys
 
 
 def test_the_suites_calico_version_picks_the_release_only_when_it_names_one():
-    from calico_conformance.targets.kubeconfig import install_options
+    from calico_conformance.targets.clustersetup import install_options
     assert install_options(Options(calico_version="v3.31.7", release_url="http://m/{version}")).calico_version \
         == "v3.31.7"
     assert install_options(Options(calico_version="v3.29")).calico_version is None     # a matrix row only

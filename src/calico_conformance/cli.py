@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 
 import calico_conformance.commands
 from calico_conformance.redact import redact_text
+from calico_conformance.vocabulary import exitcodes
 from calico_conformance.vocabulary.errors import ExecutorError, UsageError
 
 PROG = "calico-conformance"
@@ -63,10 +65,14 @@ def main(argv: list[str] | None = None) -> int:
         return int(call() or 0)
     except (UsageError, ExecutorError) as exc:
         print(f"{PROG}: error: {redact_text(str(exc))}", file=sys.stderr)
-        return 2
+        return exitcodes.USAGE
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
-        return 130
+        return exitcodes.INTERRUPTED
+    except BrokenPipeError:
+        # the reader went away (`... | head`): nothing more to say, and no traceback on the way out
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

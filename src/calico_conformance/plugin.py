@@ -16,7 +16,6 @@ from calico_conformance.evidence.report import check_html, facts_html, notice_ht
 from calico_conformance.fixtures.evidence import evidence  # noqa: F401
 from calico_conformance.fixtures.nodeport import etp_local, nodeport, nodeport6  # noqa: F401
 from calico_conformance.fixtures.target import facts, target  # noqa: F401
-from calico_conformance.lab.profiles import listing
 from calico_conformance.paths import suite_dir
 from calico_conformance.report.path import describe
 from calico_conformance.session import (EVIDENCE_KEY, FACTS_KEY, TARGET_KEY, build_target, clear_old_evidence,
@@ -60,12 +59,13 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "check(id): a conformance check from conformance/catalog.yaml")
     config.addinivalue_line("markers", "needs(*features): target features the check needs; a "
                                        "missing one skips it with its reason")
-    if _option(config, "lab_dataplane") == "list":
-        print(listing())
-        pytest.exit("listed lab dataplane profiles", returncode=0)
     name = config.getoption("target")
     if name not in targets.names():
         raise pytest.UsageError(f"unknown target {name!r}; choose one of: {', '.join(targets.names())}")
+    info = targets.info_request(name, config)
+    if info:
+        print(info)
+        pytest.exit("listed what was asked for, ran nothing", returncode=0)
     if config.getoption("probe_connections") < 1:
         raise pytest.UsageError("--probe-connections must be at least 1")
     if _is_xdist_controller(config) and _runs_suite(config):

@@ -30,11 +30,22 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message}; see `calico-conformance run --help`")
 
 
-def check_suite_options(argv: list[str]) -> None:
-    """Raise ``UsageError`` (one line) for a suite option pytest would refuse with its usage text."""
+class SuiteOptions:
+    """The suite's options as parsed here, read the way pytest's config is read (``getoption``)."""
+
+    def __init__(self, namespace: argparse.Namespace):
+        self._ns = namespace
+
+    def getoption(self, name: str):
+        return getattr(self._ns, name)
+
+
+def check_suite_options(argv: list[str]) -> SuiteOptions:
+    """The suite's options, or ``UsageError`` (one line) for one pytest would refuse with its usage text."""
     parser = _Parser()
     plugin.pytest_addoption(parser)
-    parser.parse_known_args([a for a in argv if a not in ("-h", "--help")])
+    namespace, _rest = parser.parse_known_args([a for a in argv if a not in ("-h", "--help")])
+    return SuiteOptions(namespace)
 
 
 def check_reports_dir(path: Path) -> None:

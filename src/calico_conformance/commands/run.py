@@ -6,6 +6,7 @@ import json
 import sys
 from pathlib import Path
 
+from calico_conformance import targets
 from calico_conformance.atomic import write_atomic
 from calico_conformance.paths import plugin_args, suite_dir
 from calico_conformance.report.bundle import write_bundle
@@ -153,13 +154,13 @@ def run(argv: list[str]) -> int:
         return int(pytest.main(["-p", "calico_conformance.plugin", "--help"]))
     try:
         args, reports, bundle, mode = split_args(argv)
-        check_suite_options(args)        # issue 13: a bad value is one line, not pytest's usage text
+        options = check_suite_options(args)     # a bad value is one line, not pytest's usage text
+        info = targets.info_request(options.getoption("target"), options)
+        if info:                                 # a listing (`--lab-dataplane list`), not a run
+            print(info)
+            return 0
         check_reports_dir(reports)
         check_report_files(args)
-        if "--lab-dataplane" in args and args[args.index("--lab-dataplane") + 1:][:1] == ["list"] \
-                or "--lab-dataplane=list" in args:
-            import pytest
-            return int(pytest.main(_pytest_args(args, reports, mode)) or 0)
         lock = ReportsLock(reports).acquire()
     except UsageError as exc:
         print(f"calico-conformance: error: {exc}", file=sys.stderr)

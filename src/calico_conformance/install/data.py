@@ -38,6 +38,10 @@ def raw() -> dict:
         return yaml.safe_load(f)
 
 
+# The IP pool encapsulations the installer sets in the Installation (spec.calicoNetwork.ipPools).
+ENCAPSULATIONS = ("VXLAN", "VXLANCrossSubnet")
+
+
 def defaults() -> dict:
     return raw()["defaults"]
 

@@ -38,7 +38,7 @@ class InstallOptions:
         d = data.defaults()
         self.pool_cidrs = tuple(self.pool_cidrs or (d["pod_cidr"],))
         self.encapsulation = self.encapsulation or d["encapsulation"]
-        if self.encapsulation not in ("VXLAN", "VXLANCrossSubnet"):
+        if self.encapsulation not in data.ENCAPSULATIONS:
             raise UsageError(f"--encapsulation {self.encapsulation}: eBPF mode forwards NodePort traffic over "
                              "VXLAN; choose VXLAN or VXLANCrossSubnet (IPIP is not supported with IPv6)")
         if self.configmap_wait_s is None:

@@ -8,10 +8,10 @@ from pathlib import Path
 
 from calico_conformance.executors.docker import DockerExecutor
 from calico_conformance.k8s import connect
+from calico_conformance.targets.agentpod import AgentPodTarget
 from calico_conformance.targets.clusteropts import add_once, group_of, opt, per_worker, progress
+from calico_conformance.targets.clustersetup import common_target_args, install
 from calico_conformance.targets.kindcluster import DEFAULT_POD_SUBNETS, KindCli, cluster_config, dump, find_tools
-from calico_conformance.targets.kubeconfig import _agent_target_class, common_target_args, install
-from calico_conformance.vocabulary.images import NODE_AGENT_IMAGE
 
 STATE_DIR = Path(".calico-conformance") / "kind"
 
@@ -46,19 +46,18 @@ def config_for(options, name: str) -> dict:
                           pod_subnets=tuple(opt(options, "pod_cidr") or ()))
 
 
-def _kind_target_class():
+class KindTarget(AgentPodTarget):
+    """Node commands by ``docker exec`` into the node containers (or agent pods with --node-exec pod)."""
 
-    class KindTarget(_agent_target_class()):
-        def __init__(self, kube, *, node_exec: str, **kw):
-            super().__init__(kube, **kw)
-            self.node_exec = node_exec
+    def __init__(self, kube, *, node_exec: str, **kw):
+        super().__init__(kube, **kw)
+        self.node_exec = node_exec
 
-        def node_executor(self, node: dict):
-            if self.node_exec == "pod":
-                return super().node_executor(node)
-            name = node["metadata"]["name"]     # kind names each node container after its node
-            return DockerExecutor(name, name=name)
-    return KindTarget
+    def node_executor(self, node: dict):
+        if self.node_exec == "pod":
+            return super().node_executor(node)
+        name = node["metadata"]["name"]     # kind names each node container after its node
+        return DockerExecutor(name, name=name)
 
 
 def check(options) -> None:
@@ -90,9 +89,8 @@ def create(options):
             cli.load_image(name, image)
         kube = connect(str(kubeconfig))
         family = opt(options, "ip_family", "ipv4")
-        target = _kind_target_class()(kube, name="kind", node_exec=opt(options, "node_exec", "docker"),
-                                      agent_image=opt(options, "node_agent_image", NODE_AGENT_IMAGE),
-                                      ip_family="ipv6" if family == "ipv6" else "ipv4", **common_target_args(options))
+        target = KindTarget(kube, name="kind", node_exec=opt(options, "node_exec", "docker"),
+                            ip_family="ipv6" if family == "ipv6" else "ipv4", **common_target_args(options))
     except BaseException:
         if cleanup:
             cleanup()

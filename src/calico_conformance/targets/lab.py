@@ -228,15 +228,16 @@ def check(options) -> None:
     if missing:
         raise LabError(f"the lab needs {', '.join(missing)}, not found on PATH; run ./bootstrap "
                        "(it installs nftables, iptables, tcpdump, ethtool, iputils-ping)")
-    if options.getoption("lab_dataplane") != "list":
-        profiles.get(options.getoption("lab_dataplane"))
+    profiles.get(options.getoption("lab_dataplane"))
+
+
+def info_request(options) -> str | None:
+    """``--lab-dataplane list``: the profiles, instead of a run."""
+    return profiles.listing() if options.getoption("lab_dataplane") == "list" else None
 
 
 def create(options) -> LabTarget:
-    name = options.getoption("lab_dataplane")
-    if name == "list":
-        raise UsageError("`--lab-dataplane list` lists profiles and exits; it cannot run checks")
-    profile = profiles.get(name)
+    profile = profiles.get(options.getoption("lab_dataplane"))
     nodes = options.getoption("lab_nodes")
     try:
         spec = LabSpec(nodes=nodes)

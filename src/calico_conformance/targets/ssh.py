@@ -15,13 +15,12 @@ from __future__ import annotations
 
 from calico_conformance.executors.ssh import SshExecutor
 from calico_conformance.k8s import connect
+from calico_conformance.targets.agentpod import AgentPodTarget
 from calico_conformance.targets.clients import SshClient
 from calico_conformance.targets.cluster import internal_ip
 from calico_conformance.targets.clusteropts import group_of, opt
-from calico_conformance.targets.kubeconfig import (_agent_target_class, check_changes_allowed, common_target_args,
-                                                   set_up)
+from calico_conformance.targets.clustersetup import check_changes_allowed, common_target_args, set_up
 from calico_conformance.vocabulary.errors import UsageError
-from calico_conformance.vocabulary.images import NODE_AGENT_IMAGE
 
 NODE_KEYS = {"name", "host", "user", "port", "identity_file", "sudo", "options"}
 
@@ -136,7 +135,7 @@ def create(options):
         client = SshClient(_executor(entry, defaults, None), c.get("address") or c["host"],
                            address6=c.get("address6"))
 
-    class SshTarget(_agent_target_class()):
+    class SshTarget(AgentPodTarget):
         def node_executor(self, node: dict):
             name = node["metadata"]["name"]
             if name not in entries:
@@ -144,7 +143,6 @@ def create(options):
                                  "needs an SSH entry)")
             return _executor(entries[name], defaults, internal_ip(node))
 
-    target = SshTarget(kube, name="ssh", agent_image=opt(options, "node_agent_image", NODE_AGENT_IMAGE),
-                       client=client, **common_target_args(options))
+    target = SshTarget(kube, name="ssh", client=client, **common_target_args(options))
     set_up(target, kube, options)
     return target

@@ -20,5 +20,5 @@ def detector(name: str):
 
 
 # Importing the modules registers their detectors.
-from calico_conformance.support.detectors import (  # noqa: E402,F401
-    calico, distributions, node_probes, nodes, policy, services)
+from calico_conformance.support.detectors import (calico, distributions, node_probes, nodes,  # noqa: E402,F401
+                                                  policy, services)
