@@ -1,5 +1,7 @@
 """NodePort behaviour, from one batch of real connections and captures (the ``nodeport`` fixture):
 VXLAN between the nodes, the client's own source address at the backend, and DSR."""
+import ipaddress
+
 import pytest
 
 from calico_conformance.probes import tunnel
@@ -10,7 +12,6 @@ from calico_conformance.workloads.echo import pad_of
 def dsr_optout(client: str, cidrs) -> str | None:
     """The bpfDSROptoutCIDRs entry the client falls in (felix/bpf-gpl/tc.c: such clients get
     CALI_CT_FLAG_NP_NO_DSR, i.e. the Tunnel return path), or None."""
-    import ipaddress
     addr = ipaddress.ip_address(client)
     for cidr in cidrs:
         try:

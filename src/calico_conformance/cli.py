@@ -6,6 +6,7 @@ import importlib
 import os
 import pkgutil
 import sys
+from importlib.metadata import PackageNotFoundError, version as dist_version
 
 import calico_conformance.commands
 from calico_conformance.redact import redact_text
@@ -16,7 +17,6 @@ PROG = "calico-conformance"
 
 
 def version() -> str:
-    from importlib.metadata import PackageNotFoundError, version as dist_version
     try:
         return dist_version(PROG)
     except PackageNotFoundError:   # run from a source tree that was never installed

@@ -6,6 +6,7 @@ live in ``calico_conformance.executors``. Checks only ever see ``Executor.run``.
 """
 from __future__ import annotations
 
+import os
 import shlex
 import subprocess
 from dataclasses import dataclass
@@ -40,11 +41,13 @@ class Executor(Protocol):
             input: str | None = None) -> Result: ...
 
 
-def run_local(argv: Sequence[str], *, timeout: float = DEFAULT_TIMEOUT,
-              input: str | None = None, where: str = "this host") -> Result:
-    argv = tuple(argv)
+def run_local(argv: Sequence[str], *, timeout: float = DEFAULT_TIMEOUT, input: str | None = None,
+              where: str = "this host", cwd: str | os.PathLike | None = None, env: dict | None = None) -> Result:
+    """``argv`` on this host, to completion or ``timeout``; a missing tool or a timeout is an
+    ``ExecutorError`` (one line), a non-zero exit is the Result's ``rc`` (the caller judges)."""
+    argv = tuple(str(a) for a in argv)
     try:
-        proc = subprocess.run(argv, input=input, capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(argv, input=input, capture_output=True, text=True, timeout=timeout, cwd=cwd, env=env)
     except FileNotFoundError:
         raise ExecutorError(f"`{argv[0]}` is not installed on {where}; install it (see README: bootstrap)") from None
     except subprocess.TimeoutExpired:
@@ -69,8 +72,12 @@ class NetnsExecutor:
         self.netns = netns
         self.name = name or netns
 
+    def wrap(self, argv: Sequence[str]) -> list[str]:
+        """``argv`` as it runs in the namespace, for a process that keeps running (processes.py)."""
+        return ["ip", "netns", "exec", self.netns, *argv]
+
     def run(self, argv, *, timeout=DEFAULT_TIMEOUT, input=None) -> Result:
-        result = run_local(["ip", "netns", "exec", self.netns, *argv], timeout=timeout,
+        result = run_local(self.wrap(argv), timeout=timeout,
                            input=input, where=f"lab node {self.name}")
         # Report the command as the node ran it, not with the netns wrapper.
         return Result(tuple(argv), result.rc, result.stdout, result.stderr)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -130,7 +131,6 @@ def pytest_collection_finish(session):
     if config.option.collectonly or TARGET_KEY in config.stash or hasattr(config, "workerinput"):
         return
     if any("target" in getattr(item, "fixturenames", ()) for item in session.items):
-        import time
         progress(config, f"building target {config.getoption('target')} ...")
         started = time.perf_counter()
         try:

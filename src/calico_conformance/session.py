@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from _pytest.junitxml import xml_key
 
 from calico_conformance import targets
 from calico_conformance.evidence.report import Evidence
@@ -67,7 +68,6 @@ def record_facts(config, props: dict) -> None:
     if config.stash.get(FACTS_KEY, None):
         return
     config.stash[FACTS_KEY] = props
-    from _pytest.junitxml import xml_key
     xml = config.stash.get(xml_key, None)
     if xml is not None:
         for key, value in props.items():

@@ -11,6 +11,7 @@ import datetime
 import json
 import re
 from dataclasses import asdict
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import pytest
@@ -308,7 +309,6 @@ def _rule_statements(entry, row_text: str) -> list[dict]:
 
 
 def _suite_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
     try:
         return version("calico-conformance")
     except PackageNotFoundError:

@@ -3,8 +3,11 @@ one run per reports directory, and a verdict that the reports and the exit code 
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from pathlib import Path
+
+import pytest
 
 from calico_conformance import targets
 from calico_conformance.atomic import write_atomic
@@ -150,7 +153,6 @@ def run(argv: list[str]) -> int:
         print(USAGE)
         return 0
     if "--help-all" in argv:
-        import pytest
         return int(pytest.main(["-p", "calico_conformance.plugin", "--help"]))
     try:
         args, reports, bundle, mode = split_args(argv)
@@ -176,7 +178,6 @@ def run(argv: list[str]) -> int:
 
 
 def _run_locked(args, reports: Path, bundle: str | None, mode: str) -> int:
-    import signal
 
     evidence = next((a.split("=", 1)[1] for a in args if a.startswith("--evidence-dir=")), None)
     clear_reports(reports, Path(evidence) if evidence else None)
@@ -184,7 +185,6 @@ def _run_locked(args, reports: Path, bundle: str | None, mode: str) -> int:
                  json.dumps(placeholder("the run has not finished (it is running, or it was killed)"), indent=2) + "\n")
     # SIGTERM before pytest installs its own handler is an interruption too, not a silent death.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt("SIGTERM")))
-    import pytest
     code = int(pytest.main(_pytest_args(args, reports, mode)))
     try:     # the record's exit code is the verdict's (pytest's own 4 means a usage error)
         rec = json.loads((reports / "summary.json").read_text())

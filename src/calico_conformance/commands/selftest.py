@@ -19,6 +19,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
+
 from calico_conformance.lab import profiles
 from calico_conformance.paths import plugin_args, suite_dir
 from calico_conformance.vocabulary.errors import UsageError
@@ -134,7 +136,6 @@ class _Collector:
 
 def run_profile(profile: str, logs: Path) -> Result:
     """The suite against one profile, in this process; its output goes to logs/PROFILE/pytest.log."""
-    import pytest
 
     out_dir = logs / profile
     out_dir.mkdir(parents=True, exist_ok=True)

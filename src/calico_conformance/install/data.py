@@ -5,6 +5,8 @@ import functools
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 from calico_conformance.vocabulary.errors import UsageError
 
 DATA = Path(__file__).with_name("distros.yaml")
@@ -33,7 +35,6 @@ class Distro:
 
 @functools.lru_cache(maxsize=1)
 def raw() -> dict:
-    import yaml
     with open(DATA) as f:
         return yaml.safe_load(f)
 

@@ -3,9 +3,14 @@ air-gapped installs work from a local copy) and the custom resources, tweaked fo
 the document says."""
 from __future__ import annotations
 
+import base64
 import copy
 import re
+import urllib.parse
+import urllib.request
 from pathlib import Path
+
+import yaml
 
 from calico_conformance.install import data
 from calico_conformance.vocabulary.errors import UsageError
@@ -15,7 +20,6 @@ MAX_MANIFEST_BYTES = 64 << 20    # a release's operator manifest with its CRDs i
 
 
 def _parse(text: str, where: str) -> list[dict]:
-    import yaml
     try:
         # libyaml where PyYAML has it: a full operator manifest (CRDs included) is megabytes.
         loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -31,9 +35,6 @@ def _parse(text: str, where: str) -> list[dict]:
 def _request(source: str):
     """A request for ``source``; credentials in the URL (a private mirror) become a Basic
     Authorization header, which urllib does not do by itself."""
-    import base64
-    import urllib.parse
-    import urllib.request
     parts = urllib.parse.urlsplit(source)
     if parts.username is None:
         return urllib.request.Request(source)
@@ -50,7 +51,6 @@ def is_url(source: str | None) -> bool:
 
 def read_source(source: str, *, timeout: float = 30.0) -> str:
     if is_url(source):
-        import urllib.request
         try:
             with urllib.request.urlopen(_request(source), timeout=timeout) as resp:   # noqa: S310 (user-given URL)
                 body = resp.read(MAX_MANIFEST_BYTES + 1)
@@ -92,7 +92,6 @@ def release_base(version: str, url_template: str | None = None) -> str:
 
 
 def _check_release_url(url: str) -> None:
-    import urllib.parse
     try:
         parts = urllib.parse.urlsplit(url)
         parts.port    # noqa: B018 (raises on a port that is not a number)

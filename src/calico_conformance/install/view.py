@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import yaml
+
 from calico_conformance.install import data
 
 
@@ -46,7 +48,6 @@ class ClusterView:
 
     def kube_proxy_mode(self, key: str) -> str | None:
         """kube-proxy's configured mode ("" means the default, iptables), None if unknown."""
-        import yaml
         if not self.kube_proxy_config:
             return None
         text = (self.kube_proxy_config.get("data") or {}).get(key)
@@ -68,7 +69,6 @@ def _listed(kube, inv, kind: str) -> list[dict]:
 def read(kube, distro, inv=None) -> ClusterView:
     """``inv``: the support-matrix read of the same cluster (calico_conformance.install.gate.read), whose
     Nodes, Services and Pods are reused rather than listed again."""
-    import yaml
     d = data.defaults()
     ns = d["operator_namespace"]
     view = ClusterView(kubeconfig_host=kube.host)

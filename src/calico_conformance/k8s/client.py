@@ -11,6 +11,8 @@ import json
 import os
 from pathlib import Path
 
+import yaml
+
 from calico_conformance.k8s import resources
 from calico_conformance.k8s.resources import Ref
 from calico_conformance.redact import redact_text
@@ -56,7 +58,6 @@ def require_kubeconfig(kubeconfig: str | None = None) -> str:
 def check_kubeconfig(path: str) -> None:
     """Each file of ``path`` is readable YAML holding a mapping, and not huge: the kubernetes
     client would otherwise end in a YAML or TypeError traceback. Raises ``TargetError``."""
-    import yaml
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     for name in (p for p in path.split(os.pathsep) if p):
         file = Path(name).expanduser()

@@ -7,17 +7,17 @@ created, so tear-down (on any exit path) removes exactly what this run made.
 from __future__ import annotations
 
 import os
-import subprocess
 import time
 
 from calico_conformance import netns
+from calico_conformance.executor import run_local
 from calico_conformance.lab import ipv6, rules, sshd, sweeper
 from calico_conformance.lab.profiles import FABRIC_MTU, Profile
 from calico_conformance.lab.realkubeproxy import RealKubeProxy
 from calico_conformance.lab.topology import Topology
 from calico_conformance.lab.trunk import TrunkEmitter
 from calico_conformance.lab.workload import EchoWorkload
-from calico_conformance.vocabulary.errors import UsageError
+from calico_conformance.vocabulary.errors import ExecutorError, UsageError
 
 REQUIRED_TOOLS = ("ip", "bridge", "nft", "iptables-restore")
 
@@ -33,15 +33,15 @@ def require_root() -> None:
 
 
 def _run(argv: list[str], *, input: str | None = None, what: str) -> None:
+    """One bring-up command on this host (``ip -n NS ...`` reaches into a namespace); a failure is
+    a LabError naming the step and the tool's own first error line."""
     try:
-        proc = subprocess.run(argv, input=input, capture_output=True, text=True, timeout=20)
-    except FileNotFoundError:
-        raise LabError(f"`{argv[0]}` is not installed; run ./bootstrap (it installs nftables, "
-                       f"iptables, tcpdump, ethtool, iputils-ping)") from None
-    if proc.returncode != 0:
-        err = (proc.stderr.strip().splitlines() or ["no error text"])[0]
-        hint = _kernel_hint(err)
-        raise LabError(f"lab bring-up failed while {what}: {err}{hint}")
+        result = run_local(argv, input=input, timeout=20, where="this host (lab bring-up)")
+    except ExecutorError as exc:
+        raise LabError(f"lab bring-up failed while {what}: {exc}") from None
+    if not result.succeeded:
+        err = (result.stderr.strip().splitlines() or ["no error text"])[0]
+        raise LabError(f"lab bring-up failed while {what}: {err}{_kernel_hint(err)}")
 
 
 def _kernel_hint(err: str) -> str:

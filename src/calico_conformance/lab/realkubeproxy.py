@@ -7,14 +7,15 @@ vxlan.calico), replacing only the emulated kube-proxy chains."""
 from __future__ import annotations
 
 import base64
-import subprocess
 import time
 from pathlib import Path
 
 import yaml
 
+from calico_conformance import processes
+from calico_conformance.executor import NetnsExecutor
 from calico_conformance.lab.topology import Topology
-from calico_conformance.realk8s import apply, procs, versions
+from calico_conformance.realk8s import apply, versions
 from calico_conformance.realk8s.cache import Cache, root
 from calico_conformance.realk8s.controlplane import ControlPlane, ControlPlaneError
 from calico_conformance.realk8s.forward import NetnsForwarder
@@ -72,7 +73,7 @@ class RealKubeProxy:
         self.cache = cache or Cache(root())
         self.cp: ControlPlane | None = None
         self.forwarders: list[NetnsForwarder] = []
-        self.proxies: list[procs.Process] = []
+        self.proxies: list[processes.Process] = []
         self.timings: dict = {}
 
     def binary(self) -> str:
@@ -85,7 +86,7 @@ class RealKubeProxy:
     def start(self) -> None:
         t0 = time.monotonic()
         kube_proxy = self.binary()
-        procs.handle_signals()
+        processes.handle_signals()
         self.cp = ControlPlane()
         self.cp.start()
         self.timings["control_plane_ready_s"] = round(time.monotonic() - t0, 2)
@@ -95,8 +96,8 @@ class RealKubeProxy:
             self.forwarders.append(NetnsForwarder(node.netns, NODE_API_PORT, self.cp.api_port).start())
             config = self.cp.dir / f"kube-proxy-{node.name}.yaml"
             config.write_text(yaml.safe_dump(kube_proxy_config(node.name, kubeconfig)))
-            self.proxies.append(procs.Process(
-                f"kube-proxy-{node.name}", ["ip", "netns", "exec", node.netns, kube_proxy, "--config", str(config)],
+            self.proxies.append(processes.Process(
+                f"kube-proxy-{node.name}", NetnsExecutor(node.netns).wrap([kube_proxy, "--config", str(config)]),
                 self.cp.dir / f"kube-proxy-{node.name}.log"))
         self._wait_synced()
         self.timings["kube_proxy_synced_s"] = round(time.monotonic() - t0, 2)
@@ -116,8 +117,7 @@ class RealKubeProxy:
         return path
 
     def _synced(self, netns: str) -> bool:
-        out = subprocess.run(["ip", "netns", "exec", netns, "iptables-save", "-t", "nat"],
-                             capture_output=True, text=True, timeout=20).stdout
+        out = NetnsExecutor(netns).run(["iptables-save", "-t", "nat"], timeout=20).stdout
         ports = (self.topo.spec.node_port, self.topo.spec.node_port_local)
         return all(any(line.startswith("-A KUBE-NODEPORTS") and f"--dport {port}" in line
                        for line in out.splitlines()) for port in ports)

@@ -23,15 +23,16 @@ import os
 import shutil
 import signal
 import socket
-import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
-from calico_conformance import netns
+from calico_conformance import netns, processes
+from calico_conformance.executor import NetnsExecutor, run_local
 from calico_conformance.lab import sweeper
 from calico_conformance.lab.topology import CLIENT_IP, PREFIX, Topology
-from calico_conformance.vocabulary.errors import UsageError
+from calico_conformance.vocabulary.errors import ExecutorError, UsageError
 
 SSHD = "/usr/sbin/sshd"          # absolute: sshd re-executes itself for every connection
 PORT = 22
@@ -102,13 +103,12 @@ def _sshd_config(keys: str, node) -> str:
 def _keygen(path: str, comment: str) -> str:
     """An ed25519 key pair at ``path`` (no passphrase); returns the public key line."""
     try:
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", path],
-                       check=True, capture_output=True, text=True, timeout=20)
-    except FileNotFoundError:
+        result = run_local(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", path], timeout=20)
+    except ExecutorError:
         raise SshdError("ssh-keygen is not installed; install openssh-client (apt-get install "
                         "openssh-client openssh-server)") from None
-    except subprocess.CalledProcessError as exc:
-        raise SshdError(f"ssh-keygen failed: {(exc.stderr.strip().splitlines() or ['no message'])[-1]}") from None
+    if not result.succeeded:
+        raise SshdError(f"ssh-keygen failed: {(result.stderr.strip().splitlines() or ['no message'])[-1]}")
     with open(path + ".pub") as f:
         return f.read().strip()
 
@@ -153,8 +153,8 @@ def _release_privsep() -> None:
 
 
 def _netns_pids(ns: str) -> list[int]:
-    proc = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True, timeout=10)
-    return [int(p) for p in proc.stdout.split() if p.isdigit() and int(p) != os.getpid()]
+    out = run_local(["ip", "netns", "pids", ns], timeout=10).stdout
+    return [int(p) for p in out.split() if p.isdigit() and int(p) != os.getpid()]
 
 
 def _kill(pids) -> None:
@@ -187,7 +187,7 @@ class LabSshd:
         self.topo = topo
         self.keys: str | None = None
         self.access: SshAccess | None = None
-        self._procs: dict[str, subprocess.Popen] = {}
+        self._procs: dict[str, processes.Process] = {}
 
     def start(self) -> SshAccess:
         if not os.path.exists(SSHD):
@@ -218,14 +218,12 @@ class LabSshd:
         with open(known_hosts, "w") as f:
             f.write("\n".join(known) + "\n")
         for node in self.topo.nodes:
-            log = open(os.path.join(self.keys, f"{node.name}_sshd.log"), "wb")
-            with log:
-                # setpriv (util-linux) sets the parent-death signal and execs: ip, then sshd, keep
-                # this pid, and the kernel sends it SIGTERM when this process dies, however it dies.
-                self._procs[node.name] = subprocess.Popen(
-                    ["setpriv", "--pdeathsig", "TERM", "ip", "netns", "exec", node.netns, SSHD, "-D", "-e",
-                     "-f", os.path.join(self.keys, f"{node.name}_sshd_config")],
-                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+            # ip, then sshd, keep this pid, and the kernel sends it SIGTERM when this process dies,
+            # however it dies (processes.py: setpriv --pdeathsig)
+            self._procs[node.name] = processes.Process(
+                f"sshd on lab {node.name}", NetnsExecutor(node.netns, node.name).wrap(
+                    [SSHD, "-D", "-e", "-f", os.path.join(self.keys, f"{node.name}_sshd_config")]),
+                Path(self.keys) / f"{node.name}_sshd.log", death_signal="TERM")
         for node in self.topo.nodes:
             self._wait_ready(node)
         self.access = SshAccess(identity_file=client_key, known_hosts=known_hosts)
@@ -234,7 +232,7 @@ class LabSshd:
         deadline = time.monotonic() + READY_TIMEOUT_S
         proc = self._procs[node.name]
         while True:
-            if proc.poll() is not None:
+            if not proc.alive():
                 raise SshdError(f"sshd on lab {node.name} exited at start: {self._last_log_line(node)}")
             try:
                 with netns.socket_in(node.netns, socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -274,14 +272,7 @@ class LabSshd:
     def stop(self) -> None:
         """Idempotent: the servers, what their sessions left in the node namespaces, the keys."""
         for proc in self._procs.values():
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in self._procs.values():
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
+            proc.stop(timeout=5)
         if self._procs:
             for node in self.topo.nodes:
                 if netns.exists(node.netns):

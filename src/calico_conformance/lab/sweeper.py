@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import atexit
 import os
-import subprocess
 
 from calico_conformance import netns
+from calico_conformance.executor import run_local
 from calico_conformance.lab.topology import PREFIX
+from calico_conformance.vocabulary.errors import ExecutorError
 
 _live: set[str] = set()
 
@@ -27,8 +28,11 @@ def delete(names) -> None:
     present = [n for n in names if netns.exists(n)]
     if present:
         # -force: carry on past a namespace that vanished meanwhile.
-        subprocess.run(["ip", "-force", "-batch", "-"], input="".join(f"netns del {n}\n" for n in present),
-                       capture_output=True, text=True, timeout=30)
+        try:
+            run_local(["ip", "-force", "-batch", "-"], input="".join(f"netns del {n}\n" for n in present),
+                      timeout=30)
+        except ExecutorError:     # at exit, with nothing left to report to: the next run sweeps
+            pass
 
 
 def _owner_pid(name: str) -> int | None:

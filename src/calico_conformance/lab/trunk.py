@@ -7,12 +7,13 @@ the kernel has 802.1Q, the node also gets the tagged VLAN device ``eth1.100``.
 from __future__ import annotations
 
 import socket
-import subprocess
 import threading
 
 from calico_conformance import netns
+from calico_conformance.executor import NetnsExecutor
 from calico_conformance.lab.rules import TRUNK_VID
 from calico_conformance.lab.topology import FABRIC_NET, MacKind, Topology, mac
+from calico_conformance.vocabulary.errors import TargetError
 
 INTERVAL_S = 0.01
 SWITCH_MAC = mac(MacKind.TRUNK_SWITCH, 1)
@@ -33,12 +34,14 @@ class TrunkEmitter:
                      / ARP(op=1, hwsrc=SWITCH_MAC, psrc=f"{FABRIC_NET}.1", pdst=self.node.address))
 
     def start(self) -> None:
-        subprocess.run(["ip", "-n", self.node.netns, "link", "set", "eth1", "up"], check=True,
-                       capture_output=True, timeout=10)
-        made = subprocess.run(["ip", "-n", self.node.netns, "link", "add", "link", "eth1", "name",
-                               f"eth1.{TRUNK_VID}", "type", "vlan", "id", str(TRUNK_VID)],
-                              capture_output=True, text=True, timeout=10)
-        self.vlan_device = f"eth1.{TRUNK_VID}" if made.returncode == 0 else None
+        node = NetnsExecutor(self.node.netns, self.node.name)
+        up = node.run(["ip", "link", "set", "eth1", "up"], timeout=10)
+        if not up.succeeded:
+            raise TargetError(f"cannot bring the trunk up on {self.node.name}: {up.describe()}")
+        # where the kernel has 802.1Q, the node also gets the tagged VLAN device
+        made = node.run(["ip", "link", "add", "link", "eth1", "name", f"eth1.{TRUNK_VID}", "type", "vlan",
+                         "id", str(TRUNK_VID)], timeout=10)
+        self.vlan_device = f"eth1.{TRUNK_VID}" if made.succeeded else None
         sock = netns.socket_in(self.fabric_ns, socket.AF_PACKET, socket.SOCK_RAW, 0)
         sock.bind((self.iface, 0))
         frame = self._frame()

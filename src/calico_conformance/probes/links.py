@@ -3,6 +3,7 @@ addressed to it (a trunk that delivers the node's traffic tagged)."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 
 from calico_conformance.targets.base import Node
@@ -71,7 +72,6 @@ def vlan_workable(device: str, parent: str, version: tuple[int, int] | None,
     #9498); before, every matching name gets full programs and tagged packets are dropped on the
     parent, unless bpfDataIfacePattern takes the VLAN device and leaves its parent out (the
     maintainers' advice in projectcalico/calico#9401)."""
-    import re
     if version is not None and version >= (3, 30):
         return "workable from v3.30: felix attaches to the root of the device tree (the VLAN device)"
     if data_iface_pattern:

@@ -5,7 +5,11 @@ Established."""
 from __future__ import annotations
 
 import copy
+import json
 import time
+from pathlib import Path
+
+import yaml
 
 MANAGER = "calico-conformance"
 
@@ -15,7 +19,6 @@ class ApplyError(RuntimeError):
 
 
 def client(kubeconfig: str):
-    from pathlib import Path
 
     from kubernetes import config
     from kubernetes.dynamic import DynamicClient
@@ -33,7 +36,6 @@ def describe(obj: dict) -> str:
 
 
 def _message(exc) -> str:
-    import json
     try:
         return json.loads(exc.body).get("message") or str(exc)
     except (TypeError, ValueError, AttributeError):
@@ -112,7 +114,6 @@ def wait_established(dyn, names: list[str], timeout: float = 60.0) -> None:
 
 def load_yaml_files(paths) -> list[dict]:
     """The operator's CRDs are megabytes of YAML: libyaml's loader where PyYAML has it (10x faster)."""
-    import yaml
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     out = []
     for path in paths:

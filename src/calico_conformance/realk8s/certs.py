@@ -3,10 +3,10 @@ API server's serving certificate (loopback), an admin client certificate (system
 service-account signing key. Nothing is reused between runs."""
 from __future__ import annotations
 
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from calico_conformance.executor import run_local
 from calico_conformance.vocabulary.errors import ExecutorError
 
 
@@ -27,12 +27,9 @@ class Certs:
 
 
 def _openssl(*args: str, cwd: Path) -> None:
-    try:
-        proc = subprocess.run(["openssl", *args], cwd=cwd, capture_output=True, text=True, timeout=60)
-    except FileNotFoundError:
-        raise ExecutorError("`openssl` is not installed on this host; install it (apt-get install openssl)") from None
-    if proc.returncode != 0:
-        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+    result = run_local(["openssl", *args], cwd=cwd, timeout=60)
+    if not result.succeeded:
+        last = (result.stderr.strip().splitlines() or ["no output"])[-1]
         raise ExecutorError(f"openssl {args[0]} failed: {last}")
 
 

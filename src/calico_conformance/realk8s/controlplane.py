@@ -1,7 +1,7 @@
 """A real etcd + kube-apiserver on 127.0.0.1 for one run: random free ports, certificates and a
 service-account key made for it, an admin kubeconfig in its own temporary directory. A context
 manager starts it (ready when /readyz says so) and stops it; processes and directories go on
-every exit (procs.py). There is no controller-manager or kubelet: what they would write, the
+every exit (processes.py). There is no controller-manager or kubelet: what they would write, the
 caller writes (docs/real-calico.md)."""
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ from pathlib import Path
 
 import yaml
 
-from calico_conformance.realk8s import certs, etcd, procs, versions
+from calico_conformance import processes
+from calico_conformance.realk8s import certs, etcd, versions
 from calico_conformance.realk8s.cache import Cache, root
 from calico_conformance.vocabulary.errors import UsageError
 
@@ -36,7 +37,7 @@ def _stop_live() -> None:
 
 
 def sweep_stale_dirs() -> list[Path]:
-    """Directories of runs that were SIGKILLed (their processes died with them: procs.py)."""
+    """Directories of runs that were SIGKILLed (their processes died with them: processes.py)."""
     gone = []
     for path in Path(tempfile.gettempdir()).glob(f"{DIR_PREFIX}*-*"):
         pid = path.name[len(DIR_PREFIX):].split("-")[0]
@@ -87,7 +88,7 @@ class ControlPlane:
     def __post_init__(self):
         self.binaries = self.binaries or Binaries.from_cache()
         self.dir: Path | None = None
-        self._procs: list[procs.Process] = []
+        self._procs: list[processes.Process] = []
 
     # ---- what callers use -----------------------------------------------------------------
     @property
@@ -99,7 +100,7 @@ class ControlPlane:
         return self.dir / "kubeconfig"
 
     def __enter__(self) -> "ControlPlane":
-        procs.handle_signals()
+        processes.handle_signals()
         try:
             self.start()
         except BaseException:
@@ -167,7 +168,7 @@ class ControlPlane:
 
     # ---- helpers ----------------------------------------------------------------------------
     def _start(self, name: str, argv: list[str]) -> None:
-        self._procs.append(procs.Process(name, argv, self.dir / f"{name}.log"))
+        self._procs.append(processes.Process(name, argv, self.dir / f"{name}.log"))
 
     def _wait(self, name: str, ready) -> None:
         proc = next(p for p in self._procs if p.name == name)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 
+from calico_conformance.executor import run_local
 from calico_conformance.realk8s import versions
 from calico_conformance.realk8s.cache import Cache
+from calico_conformance.vocabulary.errors import ExecutorError
 
 
 def system_etcd() -> tuple[str, str] | None:
@@ -16,8 +17,8 @@ def system_etcd() -> tuple[str, str] | None:
     if not path:
         return None
     try:
-        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=20).stdout
-    except (OSError, subprocess.TimeoutExpired):
+        out = run_local([path, "--version"], timeout=20).stdout
+    except ExecutorError:
         return None
     match = re.search(r"etcd Version:\s*(\d+)\.(\d+)\.(\d+)", out)
     if not match or tuple(map(int, match.groups()[:2])) < versions.ETCD_MIN_SYSTEM:

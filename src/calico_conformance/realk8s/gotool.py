@@ -6,8 +6,10 @@ import json
 import os
 import re
 import shutil
-import subprocess
 from pathlib import Path
+
+from calico_conformance.executor import run_local
+from calico_conformance.vocabulary.errors import ExecutorError
 
 
 class BuildError(Exception):
@@ -53,13 +55,13 @@ def run(step: str, args: list[str], *, cwd: Path | None = None, log: Path | None
     """``go ARGS``; its stdout. A failure raises BuildError(step, go's own error line)."""
     argv = [go_binary(), *args]
     try:
-        proc = subprocess.run(argv, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise BuildError(step, f"`go {' '.join(args)}` did not finish within {timeout:g} s") from None
+        proc = run_local(argv, cwd=cwd, env=_env(), timeout=timeout, where="this host (lab build)")
+    except ExecutorError as exc:
+        raise BuildError(step, str(exc)) from None
     if log is not None:
         log.parent.mkdir(parents=True, exist_ok=True)
         log.write_text(f"$ go {' '.join(args)}\n{proc.stdout}{proc.stderr}")
-    if proc.returncode != 0:
+    if not proc.succeeded:
         raise BuildError(step, _last_error(proc.stderr or proc.stdout) + (f" (log: {log})" if log else ""))
     return proc.stdout
 
@@ -69,14 +71,14 @@ def download(step: str, module: str, version: str) -> dict:
     The proxy's refusal comes back as the record's Error, which is what we report."""
     argv = [go_binary(), "mod", "download", "-json", f"{module}@{version}"]
     try:
-        proc = subprocess.run(argv, env=_env(), capture_output=True, text=True, timeout=900, cwd="/")
-    except subprocess.TimeoutExpired:
-        raise BuildError(step, f"`go mod download {module}@{version}` did not finish within 900 s") from None
+        proc = run_local(argv, env=_env(), timeout=900, cwd="/", where="this host (lab build)")
+    except ExecutorError as exc:
+        raise BuildError(step, str(exc)) from None
     try:
         record = json.loads(proc.stdout)
     except ValueError:
         raise BuildError(step, _last_error(proc.stderr or proc.stdout)) from None
-    if record.get("Error") or proc.returncode != 0:
+    if record.get("Error") or not proc.succeeded:
         raise BuildError(step, " ".join((record.get("Error") or _last_error(proc.stderr)).split()))
     return record
 

@@ -23,6 +23,8 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+import pytest
+
 from calico_conformance.atomic import write_atomic
 from calico_conformance.redact import redact_text
 
@@ -36,7 +38,6 @@ def felix_settings(rec: dict) -> dict:
 
 
 def suite_info(rec: dict) -> dict:
-    import pytest
     suite = rec.get("suite", {})
     return {"version": suite.get("version", "unknown"), "options": suite.get("options", []),
             "python": platform.python_version(), "pytest": pytest.__version__,

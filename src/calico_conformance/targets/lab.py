@@ -1,16 +1,17 @@
 """``--target lab``: the reference lab as a target. Dataplane behaviour comes from a profile."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
-import signal
+import shutil
 import socket
-import subprocess
 import tempfile
 from functools import cached_property
+from pathlib import Path
 
-from calico_conformance import netns
+from calico_conformance import netns, processes
 from calico_conformance.executor import NetnsExecutor
 from calico_conformance.lab import felixlog, ipv6, profiles
 from calico_conformance.lab.builder import REQUIRED_TOOLS, Lab, LabError, require_root
@@ -20,7 +21,7 @@ from calico_conformance.lab.topology import CLIENT_IP, LabSpec, Topology
 from calico_conformance.targets.base import Node, NodePortService, Target
 from calico_conformance.targets.capture import NodeCapture
 from calico_conformance.targets.clients import exchange_from
-from calico_conformance.vocabulary.errors import TargetError, UsageError
+from calico_conformance.vocabulary.errors import ExecutorError, TargetError, UsageError
 from calico_conformance.vocabulary.exchange import HttpExchange
 from calico_conformance.vocabulary.facts import ClusterFacts, NodeFacts
 from calico_conformance.vocabulary.frames import CapturePoint
@@ -87,7 +88,8 @@ class LabTarget(Target):
         self.profile = profile
         self.object_files = object_files
         self.lab = Lab(self.topo, profile)
-        self._injector_groups: list[int] = []
+        self._injectors: list[processes.Process] = []
+        self._injector_logs: list[str] = []
 
     def up(self) -> "LabTarget":
         self.lab.up()
@@ -109,35 +111,31 @@ class LabTarget(Target):
             raise TargetError(f"cannot emulate connect-time load balancing on {node.name}: {result.describe()}")
 
     def inject(self, program: str) -> None:
-        """Run the user's fault injector with the lab description on stdin. It runs in a process
-        group of its own, so whatever it leaves running (a fault generator, say) lives while the
-        checks run and is ended with the lab."""
-        # Output goes to files, not pipes: a background child keeping a pipe open must not make
+        """Run the user's fault injector, a shell command line (``sh -c``), with the lab description
+        on stdin. It runs in a process group of its own, so whatever it leaves running (a fault
+        generator, say) lives while the checks run and is ended with the lab."""
+        # Output goes to a file, not a pipe: a background child keeping a pipe open must not make
         # us wait for it.
-        with tempfile.TemporaryFile("w+") as out:
-            proc = subprocess.Popen(program, shell=True, stdin=subprocess.PIPE, stdout=out, stderr=out,
-                                    text=True, start_new_session=True)
-            self._injector_groups.append(proc.pid)
-            try:
-                proc.stdin.write(json.dumps(self.describe()))
-                proc.stdin.close()
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                raise TargetError(f"--lab-inject program `{program}` did not finish within 60 s") from None
-            except BrokenPipeError:   # it did not read its input; its exit status still counts
-                proc.wait(timeout=60)
-            if proc.returncode != 0:
-                out.seek(0)
-                last = (out.read().strip().splitlines() or ["no output"])[-1]
-                raise TargetError(f"--lab-inject program `{program}` failed (exit {proc.returncode}): {last}")
+        fd, log = tempfile.mkstemp(prefix="cc-inject-", suffix=".log")
+        os.close(fd)
+        self._injector_logs.append(log)
+        proc = processes.Process("--lab-inject program", ["sh", "-c", program], Path(log),
+                                 stdin=json.dumps(self.describe()))
+        self._injectors.append(proc)
+        try:
+            code = proc.wait(timeout=60)
+        except ExecutorError:
+            raise TargetError(f"--lab-inject program `{program}` did not finish within 60 s") from None
+        if code != 0:
+            raise TargetError(f"--lab-inject program `{program}` failed (exit {code}): {proc.last_log_line()}")
 
     def _end_injectors(self) -> None:
-        for pgid in self._injector_groups:
-            try:
-                os.killpg(pgid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        self._injector_groups = []
+        for proc in self._injectors:
+            proc.stop(timeout=1.0)
+        for log in self._injector_logs:
+            with contextlib.suppress(OSError):
+                os.unlink(log)
+        self._injectors, self._injector_logs = [], []
 
     def describe(self) -> dict:
         lab = {**self.topo.describe(), "profile": self.profile.name}
@@ -222,7 +220,6 @@ def _os_image() -> str:
 
 def check(options) -> None:
     """Root, the tools the lab calls, and a valid profile, before any worker starts."""
-    import shutil
     require_root()
     missing = [tool for tool in REQUIRED_TOOLS if not shutil.which(tool)]
     if missing:

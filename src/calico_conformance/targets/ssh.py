@@ -13,6 +13,8 @@ inventory maps Kubernetes node names to SSH hosts and may name an external clien
 """
 from __future__ import annotations
 
+import yaml
+
 from calico_conformance.executors.ssh import SshExecutor
 from calico_conformance.k8s import connect
 from calico_conformance.targets.agentpod import AgentPodTarget
@@ -38,7 +40,6 @@ KEY_TYPES = {"name": str, "host": str, "user": str, "port": int, "identity_file"
 
 def load_inventory(path: str) -> dict:
     """The inventory file, checked key by key: every problem is one ``UsageError`` line."""
-    import yaml
     if not path:
         raise UsageError("--target ssh needs --inventory FILE (a YAML list of nodes; see docs/real-clusters.md)")
     try:
