@@ -10,7 +10,7 @@ import pytest
 from calico_conformance import catalog, truths
 from calico_conformance.lab import profiles
 from suite_runner import REPO, needs_root
-from test_lab_verdicts import CORE, EXPECTED
+from test_lab_verdicts import expected as expected_verdicts
 
 ROWS = truths.load()["rows"]
 
@@ -24,7 +24,7 @@ def test_row_is_cited_and_exercised_as_it_says(rid):
     for ex in row["exercised_by"]:
         if "profile" in ex:
             assert ex["profile"] in profiles.PROFILES
-            expected = dict(zip(CORE, EXPECTED[ex["profile"]]))
+            expected = expected_verdicts(ex["profile"])
             for cid, verdict in ex["expect"].items():
                 assert expected[cid] == verdict, (rid, ex["profile"], cid)
         else:

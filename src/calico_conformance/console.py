@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from calico_conformance.summary import _fill_from_catalogs
+from calico_conformance.record import fill_from_catalogs
 
 MODES = ("lines", "quiet", "off")
 _MARK = {"passed": "PASS", "failed": "FAIL", "skipped": "SKIP", "not run": "NOT RUN"}
@@ -59,12 +59,12 @@ class Console:
         if self.mode != "lines" or self.tr is None:
             return
         collector = self.config.pluginmanager.get_plugin("cc-summary")
-        entry = collector.checks.get(report.nodeid) if collector else None
+        entry = collector.outcomes.checks.get(report.nodeid) if collector else None
         final = report.when == "call" or (report.when == "setup" and not report.passed)
         if entry is None or not final:
             return
         shown = dict(entry)
-        _fill_from_catalogs([shown])
+        fill_from_catalogs([shown])
         mark = _MARK.get(shown["outcome"], shown["outcome"].upper())
         colour = {"PASS": {"green": True}, "FAIL": {"red": True, "bold": True}}.get(mark, {"yellow": True})
         self.tr.write(f"{mark:<5} ", **colour)

@@ -20,6 +20,14 @@ def suite_dir() -> Path:
     return Path(spec.origin).resolve().parent
 
 
+def in_suite(arg: str) -> bool:
+    """Whether a pytest argument (a path or node ID, ``conformance/test_x.py::test_y``) names
+    the suite's checks or some of them."""
+    path = Path(arg.split("::")[0]).resolve()
+    suite = suite_dir()
+    return path == suite or suite in path.parents
+
+
 def catalog_path() -> Path:
     return suite_dir() / "catalog.yaml"
 

@@ -17,11 +17,12 @@ from calico_conformance.evidence.report import check_html, facts_html, notice_ht
 from calico_conformance.fixtures.evidence import evidence  # noqa: F401
 from calico_conformance.fixtures.nodeport import etp_local, nodeport, nodeport6  # noqa: F401
 from calico_conformance.fixtures.target import facts, target  # noqa: F401
-from calico_conformance.paths import suite_dir
+from calico_conformance.paths import in_suite
+from calico_conformance.record import VERDICT_NOTES
 from calico_conformance.report.path import describe
 from calico_conformance.session import (EVIDENCE_KEY, FACTS_KEY, TARGET_KEY, build_target, clear_old_evidence,
                                         evidence_root, record_facts)
-from calico_conformance.summary import VERDICT_NOTES, RunSummary
+from calico_conformance.summary import RunSummary
 from calico_conformance.vocabulary.errors import UsageError
 from calico_conformance.vocabulary.facts import LAB_NOTICE
 
@@ -105,12 +106,7 @@ def _is_xdist_controller(config) -> bool:
 
 
 def _runs_suite(config) -> bool:
-    suite = suite_dir()
-    for arg in config.args:
-        path = Path(arg.split("::")[0]).resolve()
-        if path == suite or suite in path.parents:
-            return True
-    return False
+    return any(in_suite(arg) for arg in config.args)
 
 
 def _interrupt(signum, frame):
@@ -138,7 +134,7 @@ def pytest_collection_finish(session):
         except pytest.UsageError as exc:
             collector = config.pluginmanager.get_plugin("cc-summary")
             if collector is not None:
-                collector.start_error = str(exc).removeprefix("calico-conformance: ")
+                collector.outcomes.start_error = str(exc).removeprefix("calico-conformance: ")
             raise
         progress(config, f"target {tgt.name} ready in {time.perf_counter() - started:.2f} s: "
                          f"{len(list(tgt.nodes()))} nodes")
@@ -226,8 +222,8 @@ def pytest_report_header(config):
 def pytest_html_results_summary(prefix, summary, postfix, session):
     collector = session.config.pluginmanager.get_plugin("cc-summary")
     if collector is not None:
-        overall, why = collector.judge(session.exitstatus if isinstance(session.exitstatus, int) else 0)
-        prefix.append(verdict_html(overall, f"{VERDICT_NOTES[overall]}: {why}", collector.counts()))
+        overall, why = collector.outcomes.judge(session.exitstatus if isinstance(session.exitstatus, int) else 0)
+        prefix.append(verdict_html(overall, f"{VERDICT_NOTES[overall]}: {why}", collector.outcomes.counts()))
     props = session.config.stash.get(FACTS_KEY, None) or {}
     if props.get("lab_notice"):
         prefix.append(notice_html(props["lab_notice"]))

@@ -1,42 +1,18 @@
-"""summary.json: the run as one machine-readable record, for CI gates and certification records
-(which target, Calico, Kubernetes, distribution and node kernels; every check's verdict, why, its
-statements and evidence; the overall verdict and the exit code). The HTML report and junit.xml are
-rendered from this record, so the three and the exit code cannot disagree.
+"""The pytest plugin object that collects a run for its record (``record.py``): the final report of
+each check, what was selected, what interrupted the run; at the end it writes summary.json and the
+reports rendered from it and sets the run's exit code.
 
-The record is written by the process that writes the reports (the xdist controller), from the
-test reports it receives, so it is the same with or without ``-n``. It is written atomically."""
+It runs in the process that writes the reports (the xdist controller), from the test reports it
+receives, so the record is the same with or without ``-n``."""
 from __future__ import annotations
 
 import datetime
-import json
-import re
-from dataclasses import asdict
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import pytest
 
-from calico_conformance import catalog
-from calico_conformance.atomic import write_atomic
-from calico_conformance.redact import redact_text
-from calico_conformance.report.html import render
-from calico_conformance.report.junit import render as junit_xml
-from calico_conformance.support import matrix
-from calico_conformance.vocabulary import exitcodes
-from calico_conformance.vocabulary.facts import NodeFacts
-
-SCHEMA = "calico-conformance/run/v1"
-VERDICT_NOTES = {
-    "conformant": "every check passed or was skipped with a reason",
-    "not conformant": "at least one check failed",
-    "unsupported": "the cluster's set-up is one the documents call unsupported (a support-matrix check failed)",
-    "incomplete": "not every check could run, so the run proves nothing either way",
-    "interrupted": "the run was stopped before every check ran",
-}
-
-
-def verdict(passed: int, failed: int) -> str:
-    return "not conformant" if failed else "incomplete" if not passed else "conformant"
+from calico_conformance import record
+from calico_conformance.record import check_id_of
 
 
 def _reason(report) -> str:
@@ -58,59 +34,16 @@ def _details(report) -> str:
     return text if len(text) < 20000 else text[:20000] + "\n..."
 
 
-def _nodes(facts: dict) -> list[dict]:
-    return [asdict(NodeFacts.from_property(k, v)) for k, v in sorted(facts.items()) if k.startswith("node.")]
-
-
-_CITED = re.compile(r"^\[(?P<doc>[^,\]]+),\s*(?:Calico\s+)?(?P<versions>[^\]]+)\]\s*(?P<statement>.*)$", re.S)
-
-
-def statements(verifies: str) -> list[dict]:
-    """'[doc, Calico versions] statement | ...' as records."""
-    out = []
-    for part in (p.strip() for p in verifies.split(" | ") if p.strip()):
-        m = _CITED.match(part)
-        out.append(m.groupdict() if m else {"doc": "", "versions": "", "statement": part})
-    return out
-
-
-def check_id_of(nodeid: str) -> str:
-    """A check's ID from its test id alone (what an xdist controller knows of a check not run)."""
-    param = re.search(r"\[([A-Z][A-Z0-9-]+)\]$", nodeid)
-    if param:
-        return param.group(1)
-    func = nodeid.split("::")[-1].split("[")[0]
-    return next((c.id for c in catalog.load().values() if c.test == func), nodeid)
-
-
-def promise(entry: dict) -> str:
-    """The verdict phrased as what was promised: met, not met, not checked."""
-    title, outcome = entry.get("title") or entry["id"], entry.get("outcome")
-    if entry["id"].startswith("SUP-"):
-        severity = entry.get("severity", "")
-        if outcome == "failed":
-            return f"Found, and unsupported by Calico {entry.get('calico_version_row', '')}: {title}".replace("  ", " ")
-        if outcome in ("skipped", "not run"):
-            return f"Not checked: {title}"
-        if severity in ("warning", "info"):
-            return f"Found, supported{' with a caveat' if severity == 'warning' else ''}: {title}"
-        return f"Not found: {title}"
-    return {"passed": f"Met: {title}", "failed": f"Not met: {title}"}.get(outcome, f"Not checked: {title}")
-
-
 class RunSummary:
-    """A pytest plugin object: collects the final report of each check, then writes the record
-    (when given a path) and the reports rendered from it, and sets the run's exit code."""
+    """Collects the final report of each check, then writes the record (when given a path) and
+    the reports rendered from it, and sets the run's exit code."""
 
     def __init__(self, path: Path | None, facts_key, *, html: Path | None = None, junit: Path | None = None,
                  evidence_root: Path | None = None, owns_exit: bool = False, options: list[str] | None = None):
         self.path, self.facts_key = path, facts_key
         self.html, self.junit, self.evidence_root = html, junit, evidence_root
         self.owns_exit, self.options = owns_exit, list(options or [])
-        self.checks: dict[str, dict] = {}
-        self.expected: dict[str, str] = {}           # nodeid -> check ID of every selected check
-        self.interrupted: str | None = None
-        self.start_error: str | None = None
+        self.outcomes = record.Outcomes()
         self.last_record: dict | None = None
         self.started = datetime.datetime.now(datetime.timezone.utc)
 
@@ -118,21 +51,21 @@ class RunSummary:
     def pytest_collection_finish(self, session):
         for item in session.items:
             marker = item.get_closest_marker("check")
-            self.expected[item.nodeid] = marker.args[0] if marker else check_id_of(item.nodeid)
+            self.outcomes.expected[item.nodeid] = marker.args[0] if marker else check_id_of(item.nodeid)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_node_collection_finished(self, node, ids):
-        if not self.expected:
-            self.expected = {nodeid: check_id_of(nodeid) for nodeid in ids}
+        if not self.outcomes.expected:
+            self.outcomes.expected = {nodeid: check_id_of(nodeid) for nodeid in ids}
 
     def pytest_keyboard_interrupt(self, excinfo):
         text = str(excinfo.value).strip()
         if text == "SIGTERM":
-            self.interrupted = "interrupted by SIGTERM (a CI cancel or `kill`)"
+            self.outcomes.interrupted = "interrupted by SIGTERM (a CI cancel or `kill`)"
         elif text and "keyboard-interrupt" not in text:
-            self.interrupted = f"interrupted: {text}"
+            self.outcomes.interrupted = f"interrupted: {text}"
         else:
-            self.interrupted = "interrupted by Ctrl-C (SIGINT)"
+            self.outcomes.interrupted = "interrupted by Ctrl-C (SIGINT)"
 
     # ---- each check's outcome ---------------------------------------------------------
     def pytest_runtest_logreport(self, report):
@@ -141,8 +74,8 @@ class RunSummary:
         if not final:
             return
         props = dict(report.user_properties)
-        cid = props.get("check_id") or self.expected.get(report.nodeid) or check_id_of(report.nodeid)
-        entry = self.checks.setdefault(report.nodeid, {
+        cid = props.get("check_id") or self.outcomes.expected.get(report.nodeid) or check_id_of(report.nodeid)
+        entry = self.outcomes.checks.setdefault(report.nodeid, {
             "id": cid, "title": props.get("check_title", ""),
             # packet checks cite the catalog's statements; support-matrix checks their rule's
             "verifies": props.get("verifies") or props.get("support_statement", ""),
@@ -167,158 +100,19 @@ class RunSummary:
         entry["details"] = _details(report)
         entry["duration_s"] = round(report.duration, 4)
 
-    # ---- the verdict ------------------------------------------------------------------
-    def counts(self) -> dict[str, int]:
-        out = {k: sum(1 for c in self.checks.values() if c["outcome"] == k) for k in ("passed", "failed", "skipped")}
-        out["not_run"] = sum(1 for nodeid in self.expected if nodeid not in self.checks)
-        return out
-
-    def judge(self, exitstatus: int = 0) -> tuple[str, str]:
-        """(verdict, why)."""
-        counts = self.counts()
-        total = len(self.expected) or len(self.checks)
-        if self.start_error:
-            return "incomplete", f"the run did not start: {self.start_error}"
-        if self.interrupted or exitstatus == pytest.ExitCode.INTERRUPTED:
-            why = self.interrupted or "interrupted"
-            done = counts["passed"] + counts["failed"] + counts["skipped"]
-            return "interrupted", f"{why} after {done} of {total} checks; {counts['not_run']} never ran"
-        if exitstatus == pytest.ExitCode.INTERNAL_ERROR:
-            return "incomplete", "the suite hit an internal error (a bug: please report it with the output)"
-        if exitstatus == pytest.ExitCode.USAGE_ERROR:
-            return "incomplete", "the run did not start: usage or environment error"
-        if not total:
-            return "incomplete", "no checks were collected"
-        failed = [c for c in self.checks.values() if c["outcome"] == "failed"]
-        if any(not c["id"].startswith("SUP-") for c in failed):
-            return "not conformant", f"{len(failed)} of {total} checks failed"
-        if failed:
-            return "unsupported", f"{len(failed)} support-matrix checks failed: " + ", ".join(c["id"] for c in failed)
-        if counts["not_run"]:
-            return "incomplete", f"{counts['not_run']} of {total} checks never ran"
-        if not counts["passed"]:
-            return "incomplete", f"every one of the {total} checks was skipped: nothing could be checked"
-        return "conformant", f"{counts['passed']} checks passed, {counts['skipped']} skipped with a reason"
-
-    def verdict(self) -> str:
-        return self.judge()[0]
-
-    def record(self, session, exitstatus: int) -> dict:
-        facts = session.config.stash.get(self.facts_key, None) or {}
-        overall, why = self.judge(exitstatus)
-        checks = list(self.checks.values())
-        for nodeid, cid in self.expected.items():
-            if nodeid not in self.checks:
-                checks.append({"id": cid, "title": "", "verifies": "", "test": nodeid, "outcome": "not run",
-                               "reason": "never ran: " + (self.interrupted or ("the run did not start" if self.start_error
-                                                                            else "the run stopped early")),
-                               "duration_s": 0.0})
-        _fill_from_catalogs(checks)
-        order = {"failed": 0, "not run": 1, "skipped": 2, "passed": 3}
-        return {
-            "schema": SCHEMA,
-            "verdict": overall, "verdict_means": VERDICT_NOTES[overall], "why": why,
-            "exit_code": exitcodes.RUN[overall] if not self.start_error else exitcodes.USAGE,
-            "final": True,
-            "lab": bool(facts.get("lab_notice")), "notice": facts.get("lab_notice", ""),
-            "started": self.started.isoformat(timespec="seconds"),
-            "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "pytest_exit_status": int(exitstatus),
-            "suite": {"version": _suite_version(), "options": [redact_text(a) for a in self.options]},
-            "target": {k: v for k, v in facts.items() if not k.startswith(("node.", "lab_notice"))},
-            "nodes": _nodes(facts),
-            "counts": self.counts(),
-            "checks": sorted(checks, key=lambda c: (order.get(c["outcome"], 9), c["id"])),
-            "evidence_dir": str(self.evidence_root) if self.evidence_root else "",
-        }
-
+    # ---- the end ----------------------------------------------------------------------
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session, exitstatus):
-        if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED and not self.expected:
+        if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED and not self.outcomes.expected:
             return          # `calico-conformance run` says so in one line; nothing to record
-        rec = self.last_record = self.record(session, exitstatus)
+        rec = self.last_record = record.build(
+            self.outcomes, facts=session.config.stash.get(self.facts_key, None) or {}, exitstatus=int(exitstatus),
+            started=self.started, options=self.options, evidence_root=self.evidence_root)
         if self.path is not None:
             junit = self.junit
-            if self.start_error and junit is not None:    # no testcases for a run that never started
+            if self.outcomes.start_error and junit is not None:    # no testcases for a run that never started
                 Path(junit).unlink(missing_ok=True)
                 junit = None
-            write_record(self.path, rec, html=self.html, junit=junit)
+            record.write(self.path, rec, html=self.html, junit=junit)
         if self.owns_exit:
             session.exitstatus = rec["exit_code"]
-
-
-def write_record(path: Path, rec: dict, *, html: Path | None = None, junit: Path | None = None) -> None:
-    """summary.json, then the reports rendered from it (each atomically). Every string of the
-    record passes through calico_conformance.redact first: options, failure texts and an
-    injector's error message can quote a token, a certificate or a URL's credentials."""
-    rec = _redacted(rec)
-    write_atomic(path, json.dumps(rec, indent=2) + "\n")
-    if html is not None:
-        write_atomic(html, render(rec, base=Path(html).resolve().parent))
-    if junit is not None:
-        write_atomic(junit, junit_xml(rec))
-
-
-def _redacted(value):
-    if isinstance(value, str):
-        return redact_text(value)
-    if isinstance(value, list):
-        return [_redacted(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _redacted(v) for k, v in value.items()}
-    return value
-
-
-def _fill_from_catalogs(checks: list[dict]) -> None:
-    """Statements, titles and remediations from the catalogs, so every record is whole (a check
-    not run has only its ID; a passed support check carries no remediation of its own)."""
-    cat = catalog.load()
-    try:
-        sup = {e.id: e for e in matrix.load().entries}
-    except Exception:       # the matrix is the lead's data: a broken one must not lose the record
-        sup = {}
-    for c in checks:
-        known = cat.get(c["id"])
-        if known:
-            c["title"] = c.get("title") or known.title
-            c["verifies"] = c.get("verifies") or known.cited()
-            c.setdefault("remediation", known.remediation)
-            c["statements"] = [vars(s) for s in known.verifies]
-        elif c["id"] in sup:
-            entry = sup[c["id"]]
-            c["title"] = c.get("title") or entry.title
-            c.setdefault("remediation", entry.remediation)
-            c["statements"] = _rule_statements(entry, c.get("calico_version_row", "")) or \
-                statements(c.get("verifies", ""))
-        else:
-            c["statements"] = statements(c.get("verifies", ""))
-        for s in c["statements"]:
-            s["statement"] = catalog.render_text(s["statement"])
-        c["verifies"] = catalog.render_text(c.get("verifies", ""))
-        c["promise"] = promise(c)
-
-
-def _rule_statements(entry, row_text: str) -> list[dict]:
-    """The statements of the rule the check was held to: one per cited document."""
-    row = (row_text.split() or [""])[0]
-    known = matrix.load().versions
-    if row not in known:
-        return []
-    rule = entry.rule_for(row)
-    return [{"doc": c.doc, "versions": rule.range_text(known), "statement": c.quote} for c in rule.cite]
-
-
-def _suite_version() -> str:
-    try:
-        return version("calico-conformance")
-    except PackageNotFoundError:
-        return "unknown"
-
-
-def placeholder(why: str, *, exit_code: int | None = None) -> dict:
-    """The record a run leaves before it has a verdict (and a failed start after): never conformant."""
-    now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-    return {"schema": SCHEMA, "verdict": "incomplete", "verdict_means": VERDICT_NOTES["incomplete"],
-            "why": why, "exit_code": exit_code, "final": exit_code is not None, "lab": False, "notice": "",
-            "started": now, "finished": now if exit_code is not None else "", "target": {}, "nodes": [],
-            "counts": {"passed": 0, "failed": 0, "skipped": 0, "not_run": 0}, "checks": []}

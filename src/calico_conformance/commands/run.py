@@ -11,11 +11,11 @@ import pytest
 
 from calico_conformance import targets
 from calico_conformance.atomic import write_atomic
-from calico_conformance.paths import plugin_args, suite_dir
+from calico_conformance.paths import in_suite, plugin_args, suite_dir
+from calico_conformance.record import placeholder
 from calico_conformance.report.bundle import write_bundle
 from calico_conformance.reports_dir import ReportsLock, clear_reports
 from calico_conformance.suite_options import check_report_files, check_reports_dir, check_suite_options
-from calico_conformance.summary import placeholder
 from calico_conformance.vocabulary.errors import UsageError
 from calico_conformance.vocabulary.exitcodes import INTERRUPTED as EXIT_INTERRUPTED, USAGE as EXIT_USAGE
 
@@ -120,15 +120,14 @@ def _pytest_args(args: list[str], reports: Path, mode: str) -> list[str]:
         defaults.append("--self-contained-html")      # pytest-html on request, still one file
     # Checks named by path (conformance/test_x.py::test_y) replace the whole suite; any other
     # word is some option's value (`--lab-inject ./inject.sh`), never a place to collect from.
-    if not any(_inside_suite(a) for a in args if not a.startswith("-")):
+    if not any(Path(a.split("::")[0]).exists() and in_suite(a) for a in args if not a.startswith("-")):
         defaults.append(str(suite_dir()))
     return defaults + args
 
 
-def _inside_suite(arg: str) -> bool:
-    path = Path(arg.split("::")[0]).resolve()
-    suite = suite_dir()
-    return path.exists() and (path == suite or suite in path.parents)
+def _evidence_dir(args: list[str]) -> Path | None:
+    given = next((a.split("=", 1)[1] for a in args if a.startswith("--evidence-dir=")), None)
+    return Path(given) if given else None
 
 
 def _finish_unstarted(reports: Path, why: str, code: int) -> None:
@@ -156,18 +155,24 @@ def run(argv: list[str]) -> int:
         return int(pytest.main(["-p", "calico_conformance.plugin", "--help"]))
     try:
         args, reports, bundle, mode = split_args(argv)
-        options = check_suite_options(args)     # a bad value is one line, not pytest's usage text
-        info = targets.info_request(options.getoption("target"), options)
-        if info:                                 # a listing (`--lab-dataplane list`), not a run
-            print(info)
-            return 0
         check_reports_dir(reports)
-        check_report_files(args)
         lock = ReportsLock(reports).acquire()
     except UsageError as exc:
         print(f"calico-conformance: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     try:
+        try:
+            options = check_suite_options(args)      # a bad value is one line, not pytest's usage text
+            info = targets.info_request(options.getoption("target"), options)
+            if info:                                 # a listing (`--lab-dataplane list`), not a run
+                print(info)
+                return 0
+            check_report_files(args)
+        except UsageError as exc:
+            print(f"calico-conformance: error: {exc}", file=sys.stderr)
+            clear_reports(reports, _evidence_dir(args))     # an earlier run's verdict must not stand
+            _finish_unstarted(reports, f"the run did not start: {exc}", EXIT_USAGE)
+            return EXIT_USAGE
         return _run_locked(args, reports, bundle, mode)
     except KeyboardInterrupt:
         _finish_unstarted(reports, "interrupted by Ctrl-C (SIGINT) while the run was starting", EXIT_INTERRUPTED)
@@ -179,8 +184,7 @@ def run(argv: list[str]) -> int:
 
 def _run_locked(args, reports: Path, bundle: str | None, mode: str) -> int:
 
-    evidence = next((a.split("=", 1)[1] for a in args if a.startswith("--evidence-dir=")), None)
-    clear_reports(reports, Path(evidence) if evidence else None)
+    clear_reports(reports, _evidence_dir(args))
     write_atomic(reports / "summary.json",
                  json.dumps(placeholder("the run has not finished (it is running, or it was killed)"), indent=2) + "\n")
     # SIGTERM before pytest installs its own handler is an interruption too, not a silent death.

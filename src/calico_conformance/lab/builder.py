@@ -11,7 +11,7 @@ import time
 
 from calico_conformance import netns
 from calico_conformance.executor import run_local
-from calico_conformance.lab import ipv6, rules, sshd, sweeper
+from calico_conformance.lab import ipv6, kubeproxy, rules, sshd, sweeper
 from calico_conformance.lab.profiles import FABRIC_MTU, Profile
 from calico_conformance.lab.realkubeproxy import RealKubeProxy
 from calico_conformance.lab.topology import Topology
@@ -142,11 +142,11 @@ class Lab:
             if ruleset:
                 _run(["ip", "netns", "exec", node.netns, "nft", "-f", "-"], input=ruleset,
                      what=f"loading nftables rules on {node.name}")
-            nft_left = rules.kube_proxy_nft(topo, profile.kube_proxy_rules)
+            nft_left = kubeproxy.nft_state(topo, profile.kube_proxy_rules)
             if nft_left:
                 _run(["ip", "netns", "exec", node.netns, "nft", "-f", "-"], input=nft_left,
                      what=f"loading kube-proxy's nftables table on {node.name}")
-            dump = "" if profile.real_kube_proxy else rules.kube_proxy_iptables(topo, profile.kube_proxy_rules, node)
+            dump = "" if profile.real_kube_proxy else kubeproxy.iptables_state(topo, profile.kube_proxy_rules, node)
             if dump:
                 _run(["ip", "netns", "exec", node.netns, "iptables-restore"], input=dump,
                      what=f"loading kube-proxy's iptables chains on {node.name}")
