@@ -1,4 +1,4 @@
-"""Unsupported-feature detection: the versioned support matrix (fixtures/support/matrix.yaml) as
+"""Unsupported-feature detection: the versioned support matrix (src/calico_conformance/support/matrix.yaml) as
 checks, one per entry, against the target's API objects (``target.snapshot()``) and its nodes.
 
 Unsupported -> fail (what was found, where, the document statement and version, what to do);

@@ -143,6 +143,13 @@ def test_catalog_doc_is_up_to_date():
         "regenerate with: calico-conformance catalog --markdown > docs/checks.md"
 
 
+def test_every_check_has_a_catalog_entry():
+    import re
+    source = "\n".join(p.read_text() for p in (REPO / "conformance").glob("test_*.py"))
+    marked = set(re.findall(r'@pytest\.mark\.check\("(EBPF-[A-Z0-9-]+)"\)', source))
+    assert marked <= set(catalog.load()), sorted(marked - set(catalog.load()))
+
+
 def test_every_catalog_check_has_exactly_one_test():
     import re
     source = "\n".join(p.read_text() for p in (REPO / "conformance").glob("test_*.py"))

@@ -2,6 +2,7 @@
 is expected (tests/test_lab_verdicts.py) to give the verdicts the row says, each project test it
 names exists, every check and every lab profile has a row, and docs/upstream-truths.md is current."""
 import ast
+import re
 import subprocess
 from pathlib import Path
 
@@ -59,3 +60,13 @@ def test_lab_tunnel_sends_udp_checksum_zero(tmp_path):
     frames = json.loads(out.stdout)["frames"]
     tunnelled = [f for f in frames if (f.get("encap") or {}).get("vni") == 0xCA11C0]
     assert tunnelled and all(f["encap"]["udp_checksum"] == 0 for f in tunnelled)
+
+
+@pytest.mark.parametrize("name", [p for p in profiles.PROFILES if p.startswith("defect-")])
+def test_every_defect_names_the_truth_it_contradicts(name):
+    """A defect profile's summary ends in [truth: ROW], and that row names the profile among its
+    exercises (DESIGN.md: a new lab profile)."""
+    tags = re.findall(r"\[truth: ([^\]]+)\]", profiles.get(name).summary)
+    assert tags, f"{name}: no [truth: ...] tag"
+    for rid in tags:
+        assert any(e.get("profile") == name for e in ROWS[rid]["exercised_by"]), (name, rid)

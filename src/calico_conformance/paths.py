@@ -21,7 +21,7 @@ def suite_dir() -> Path:
 
 
 def in_suite(arg: str) -> bool:
-    """Whether a pytest argument (a path or node ID, ``conformance/test_x.py::test_y``) names
+    """Whether a pytest argument (a path or node ID, ``conformance/test_nodeport.py::test_dsr_reply_leaves_backend_node_directly``) names
     the suite's checks or some of them."""
     path = Path(arg.split("::")[0]).resolve()
     suite = suite_dir()

@@ -10,6 +10,7 @@ import sys
 import time
 
 from calico_conformance.realk8s import build, cache
+from calico_conformance.realk8s.components import ALL
 from calico_conformance.realk8s.gotool import BuildError
 
 NAME = "lab"
@@ -24,7 +25,7 @@ def configure(parser):
                                    "module, into a cache keyed by component and version. Naming `felix` "
                                    "tries its module resolution and fails with the proxy's answer.")
     b.add_argument("components", nargs="*", metavar="COMPONENT",
-                   help="kube-apiserver, kube-proxy, etcd, calico-crds, felix (default: what the lab needs)")
+                   help=f"{', '.join(ALL)} (default: what the lab needs)")
     b.add_argument("--cache-dir", default=None, metavar="DIR",
                    help="where built components live (default: $CC_CACHE_DIR or /var/cache/calico-conformance)")
 

@@ -118,7 +118,7 @@ def _pytest_args(args: list[str], reports: Path, mode: str) -> list[str]:
         defaults.append(f"--evidence-dir={reports / 'evidence'}")
     if any(a.startswith("--html") for a in args) and "--self-contained-html" not in args:
         defaults.append("--self-contained-html")      # pytest-html on request, still one file
-    # Checks named by path (conformance/test_x.py::test_y) replace the whole suite; any other
+    # Checks named by path (conformance/test_kube_proxy.py) replace the whole suite; any other
     # word is some option's value (`--lab-inject ./inject.sh`), never a place to collect from.
     if not any(Path(a.split("::")[0]).exists() and in_suite(a) for a in args if not a.startswith("-")):
         defaults.append(str(suite_dir()))

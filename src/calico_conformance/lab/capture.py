@@ -1,7 +1,7 @@
 """Packet capture in lab namespaces with AF_PACKET sockets opened in each namespace.
 
 One capture per interface runs across a whole batch of probes and is demultiplexed afterwards
-(LAB-NOTES: per-probe sniffers missed packets; one long capture caught 20/20). Sockets are
+(docs/lab.md, measured facts: per-probe sniffers missed packets; one long capture caught 20/20). Sockets are
 open before the first probe is sent, so nothing is missed and no settle wait is needed at start.
 The kernel hands VLAN tags over out of band (PACKET_AUXDATA); they are put back into the frame
 as libpcap does, so tagged traffic shows up in the evidence.

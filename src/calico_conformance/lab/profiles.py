@@ -105,7 +105,7 @@ PROFILES: dict[str, Profile] = {p.name: p for p in [
                     "[truth: nodeport-tunnel-return]"),
     replace(_TUNNEL, name="defect-snat", snat_forwarded=True, breaks=("EBPF-SOURCE-IP",),
             summary="eBPF tunnel, but forwarded NodePort traffic is masqueraded to the ingress "
-                    "node's tunnel address"),
+                    "node's tunnel address [truth: source-ip-preserved]"),
     replace(_TUNNEL, name="defect-mtu-fabric", uplink_mtu=9000, breaks=("EBPF-NODEPORT-MTU",),
             summary="jumbo-frame nodes (MTU 9000) on a fabric that carries 1500: Calico's MTU (9000 "
                     "- 50) leaves room for VXLAN on the node, not on the wire, so full-size replies, "
@@ -123,9 +123,10 @@ PROFILES: dict[str, Profile] = {p.name: p for p in [
                     "serves NodePort on it [truth: bpf-mode-reporting]"),
     replace(_TUNNEL, name="defect-no-vxlan", forward="direct", breaks=("EBPF-NODEPORT-VXLAN",),
             summary="eBPF tunnel, but NodePort traffic is routed to the backend's node without "
-                    "encapsulation"),
+                    "encapsulation [truth: nodeport-inner-not-dnated]"),
     replace(_TUNNEL, name="defect-vxlan-port", wire_vxlan_port=8472, breaks=("EBPF-NODEPORT-VXLAN",),
-            summary="VXLAN on UDP 8472 (the Linux default) while Felix is configured for 4789"),
+            summary="VXLAN on UDP 8472 (the Linux default) while Felix is configured for 4789 "
+                    "[truth: nodeport-port-checksum]"),
     replace(_TUNNEL, name="defect-vxlan-vni", wire_vxlan_vni=1, breaks=("EBPF-NODEPORT-VXLAN",),
             summary="the NodePort tunnel carries VNI 1 instead of felix's NodePort VNI 0xca11c0 "
                     "[truth: nodeport-vni]"),
@@ -135,10 +136,11 @@ PROFILES: dict[str, Profile] = {p.name: p for p in [
                     "[truth: nodeport-inner-not-dnated]"),
     replace(_TUNNEL, name="defect-dsr-via-ingress", felix=replace(_BPF, external_service_mode="DSR"),
             breaks=("EBPF-DSR-DIRECT-RETURN",),
-            summary="Felix says DSR, but replies still return through the ingress node"),
+            summary="Felix says DSR, but replies still return through the ingress node [truth: dsr-reply]"),
     replace(_TUNNEL, name="defect-kube-proxy-leftover", kube_proxy_rules="leftover",
             breaks=("EBPF-NO-KUBE-PROXY",),
-            summary="eBPF tunnel, but kube-proxy's chains were left behind on every node"),
+            summary="eBPF tunnel, but kube-proxy's chains were left behind on every node "
+                    "[truth: kube-proxy-chains-removed]"),
     replace(_TUNNEL, name="defect-kube-proxy-half-removed", kube_proxy_rules="half-removed",
             breaks=("EBPF-NO-KUBE-PROXY",),
             summary="eBPF tunnel, but the clean-up stopped half-way: KUBE-SVC-*/KUBE-SEP-* chains "
@@ -153,11 +155,13 @@ PROFILES: dict[str, Profile] = {p.name: p for p in [
                     "(felix never removes it) [truth: kube-proxy-ipvs-device]"),
     replace(_TUNNEL, name="defect-ipv6-nodeport", ipv6=True, ipv6_nodeport_broken=True,
             breaks=("EBPF-IPV6-NODEPORT",),
-            summary="dual-stack, but NodePort is only served on IPv4: IPv6 connections to it fail"),
+            summary="dual-stack, but NodePort is only served on IPv4: IPv6 connections to it fail "
+                    "[truth: ipv6-nodeport]"),
     replace(_TUNNEL, name="defect-tagged-vlan", tagged_vlan_trunk=True,
             breaks=("EBPF-UNSUPPORTED-VLAN",),
             summary="the last node has a VLAN trunk uplink: its traffic arrives 802.1Q-tagged "
-                    "(VID 100); with 802.1Q in the kernel, a tagged VLAN device is made too"),
+                    "(VID 100); with 802.1Q in the kernel, a tagged VLAN device is made too "
+                    "[truth: vlan-v3.29-pattern]"),
 ]}
 
 DEFAULT_PROFILE = "ebpf-tunnel"

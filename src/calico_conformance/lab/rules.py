@@ -120,7 +120,7 @@ def node_batch(topo: Topology, profile: Profile, node: LabNode) -> str:
         lines += _return_path_routes(topo, profile, node)
     elif profile.forward == "bpf-tunnel" or profile.service_mode == "dsr":
         # NodePort packets for our own address are forwarded, not delivered: the fwmark rule must
-        # be seen before the local table, so the local rule moves behind it (LAB-NOTES). Scoped to
+        # be seen before the local table, so the local rule moves behind it (docs/lab.md). Scoped to
         # eth0: a tunnel device's own outer packet keeps the mark and must not loop back in.
         lines += forward_not_deliver(_via(topo, profile, topo.backend_node))
     return "\n".join(lines) + "\n"

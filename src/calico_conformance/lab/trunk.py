@@ -1,6 +1,6 @@
 """The ``defect-tagged-vlan`` profile's VLAN trunk: the backend node gets a second uplink (eth1)
 on which the fabric delivers the node's traffic 802.1Q-tagged (VID 100), as a switch trunk port
-does. This kernel may lack 802.1Q devices (LAB-NOTES), so the tagged traffic itself is emulated:
+does. This kernel may lack 802.1Q devices (docs/lab.md, measured facts), so the tagged traffic itself is emulated:
 a thread keeps sending tagged ARP requests for the node's address, like any trunk carries. Where
 the kernel has 802.1Q, the node also gets the tagged VLAN device ``eth1.100``.
 """

@@ -194,7 +194,7 @@ class LabTarget(Target):
     def facts(self) -> ClusterFacts:
         kernel, arch, os_image = self._host_facts
         return ClusterFacts(
-            target="lab", calico_version=None, kubernetes_version="v1.31.0-lab",
+            target=self.name, calico_version=None, kubernetes_version="v1.31.0-lab",
             distribution="lab", datastore="kubernetes", felix=self.profile.felix,
             nodes=tuple(NodeFacts(n.name, felixlog.kernel_of(self.profile, n.name, kernel), arch, os_image)
                         for n in self.topo.nodes),
