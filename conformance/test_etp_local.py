@@ -2,6 +2,7 @@
 by a node with a local backend, with the client's own address, and never forwarded."""
 import pytest
 
+from calico_conformance.fixtures.felix import fallback_cause
 from calico_conformance.probes.verdict import Row, verify
 
 
@@ -18,7 +19,7 @@ def _outcome(exchange) -> str:
 
 
 @pytest.mark.check("EBPF-ETP-LOCAL")
-def test_local_traffic_policy_is_served_only_where_the_backend_runs(etp_local, evidence):
+def test_local_traffic_policy_is_served_only_where_the_backend_runs(etp_local, felix_bpf, evidence):
     """v3.29: "It has native support for Kubernetes services (without needing kube-proxy) ..."
 
     externalTrafficPolicy: Local as felix implements it (docs/upstream-truths.md, etp-local): the
@@ -33,6 +34,13 @@ def test_local_traffic_policy_is_served_only_where_the_backend_runs(etp_local, e
                         ex.ok and ex.reported_client == client, f"client {client}"))
     icmp = obs.icmp_to_client()
     for ex in obs.at_ingress:
+        subject, where = f"{client} -> {obs.ingress.name}:{port}", str(obs.ingress_uplink)
+        expected = f"not served and not forwarded ({obs.ingress.name} has no local backend)"
+        if not ex.ok and not obs.arrived(ex):
+            # Nothing the node did (or failed to do) can be seen: its capture never saw the SYN.
+            rows.append(Row(subject, expected, f"{_outcome(ex)}; the SYN never reached {obs.ingress.name} "
+                            f"(something in front of it dropped it), so its policy was not judged", None, where))
+            continue
         forwarded = obs.forwarded(ex)
         seen = _outcome(ex)
         if forwarded:
@@ -44,10 +52,9 @@ def test_local_traffic_policy_is_served_only_where_the_backend_runs(etp_local, e
         elif not ex.ok and not _refused(ex):
             seen += ("; not forwarded, but dropped without an answer: kube-proxy's way (KUBE-EXTERNAL-"
                      "SERVICES DROP), where felix would answer ICMP port unreachable")
-        rows.append(Row(f"{client} -> {obs.ingress.name}:{port}",
-                        f"not served and not forwarded ({obs.ingress.name} has no local backend)", seen,
-                        not ex.ok and not forwarded, str(obs.ingress_uplink)))
+        rows.append(Row(subject, expected, seen, not ex.ok and not forwarded, where))
     for point in (obs.ingress_uplink, obs.backend_uplink):
         evidence.flows(f"decoded flows at {point}", obs.flow_table(point), obs.pcaps.get(point))
-    evidence.verdict("verdict", verify(rows, claim="externalTrafficPolicy: Local is served only by the "
-                                                   "backend's own node, with the client's address"))
+    verify(rows, claim="externalTrafficPolicy: Local is served only by the backend's own node, with the "
+                       "client's address", evidence=evidence,
+           cause=fallback_cause(felix_bpf, etp_local.ingress, etp_local.backend_node))

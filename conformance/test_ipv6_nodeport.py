@@ -1,6 +1,7 @@
 """IPv6 NodePort on dual-stack clusters, from the same probe batch as IPv4 but over IPv6."""
 import pytest
 
+from calico_conformance.fixtures.felix import fallback_cause
 from calico_conformance.probes import tunnel
 from calico_conformance.probes.verdict import Row, verify
 from calico_conformance.support import versions
@@ -9,7 +10,7 @@ FIRST_IPV6_RELEASE = (3, 27)   # tech preview in v3.27, GA in v3.28 (release not
 
 
 @pytest.mark.check("EBPF-IPV6-NODEPORT")
-def test_ipv6_nodeport_reaches_remote_backend_with_client_address(request, nodeport6, facts, evidence):
+def test_ipv6_nodeport_reaches_remote_backend_with_client_address(request, nodeport6, facts, felix_bpf, evidence):
     """v3.29: IPv6 is supported, "VXLAN is the recommended overlay for eBPF mode"; client source
     addresses are preserved "all the way to the pod"."""
     asked = versions.parse(request.config.getoption("calico_version"))
@@ -36,5 +37,6 @@ def test_ipv6_nodeport_reaches_remote_backend_with_client_address(request, nodep
                         bool(arriving) and arriving[0].tcp.src == client, str(obs.backend_iface)))
     for point in (obs.ingress_uplink, obs.backend_iface):
         evidence.flows(f"decoded flows at {point} (IPv6)", obs.flow_table(point), obs.pcaps.get(point))
-    evidence.verdict("verdict", verify(rows, claim="IPv6 NodePort reaches a remote backend over VXLAN "
-                                                   "with the client's own address"))
+    verify(rows, claim="IPv6 NodePort reaches a remote backend over VXLAN with the client's own address",
+           evidence=evidence,
+           cause=fallback_cause(felix_bpf, obs.ingress, obs.backend_node))

@@ -4,6 +4,7 @@ import ipaddress
 
 import pytest
 
+from calico_conformance.fixtures.felix import fallback_cause
 from calico_conformance.probes import tunnel
 from calico_conformance.probes.verdict import Row, verify
 from calico_conformance.workloads.echo import pad_of
@@ -36,7 +37,7 @@ def _require_connections(nodeport):
 
 
 @pytest.mark.check("EBPF-NODEPORT-VXLAN")
-def test_nodeport_reaches_remote_backend_over_vxlan(nodeport, facts, evidence):
+def test_nodeport_reaches_remote_backend_over_vxlan(nodeport, facts, felix_bpf, evidence):
     """v3.29 and older: "In eBPF mode, VXLAN is used to forward Kubernetes NodePort traffic."
 
     What felix's BPF programs put on the wire (docs/upstream-truths.md, nodeport-*): the packet
@@ -59,11 +60,12 @@ def test_nodeport_reaches_remote_backend_over_vxlan(nodeport, facts, evidence):
         seen, ok = tunnel.bpf_tunnel_verdict(f, nodeport, port)
         rows.append(Row(f"connection {conn.label}", want, seen, ok, where))
     _attach(evidence, nodeport, nodeport.ingress_uplink, nodeport.backend_uplink)
-    evidence.verdict("verdict", verify(rows, claim="NodePort traffic to a remote backend travels over VXLAN"))
+    verify(rows, claim="NodePort traffic to a remote backend travels over VXLAN", evidence=evidence,
+           cause=fallback_cause(felix_bpf, nodeport.ingress, nodeport.backend_node))
 
 
 @pytest.mark.check("EBPF-SOURCE-IP")
-def test_backend_sees_external_client_source_ip(nodeport, evidence):
+def test_backend_sees_external_client_source_ip(nodeport, felix_bpf, evidence):
     """v3.29: "Preserves external client source IP addresses all the way to the pod." """
     client = nodeport.client_address
     where = str(nodeport.backend_iface)
@@ -80,11 +82,12 @@ def test_backend_sees_external_client_source_ip(nodeport, evidence):
         rows.append(Row(f"connection {conn.label}", f"SYN from {client}", seen,
                         bool(arriving) and arriving[0].tcp.src == client, where))
     _attach(evidence, nodeport, nodeport.backend_iface)
-    evidence.verdict("verdict", verify(rows, claim="The backend sees the external client's own address"))
+    verify(rows, claim="The backend sees the external client's own address", evidence=evidence,
+           cause=fallback_cause(felix_bpf, nodeport.ingress, nodeport.backend_node))
 
 
 @pytest.mark.check("EBPF-DSR-DIRECT-RETURN")
-def test_dsr_reply_leaves_backend_node_directly(nodeport, facts, evidence):
+def test_dsr_reply_leaves_backend_node_directly(nodeport, facts, felix_bpf, evidence):
     """v3.29: "Supports DSR (Direct Server Return) for more efficient service routing." """
     felix = facts.felix_for(nodeport.ingress.name)    # node.<name> config, calico-node env, default
     mode = felix.external_service_mode
@@ -118,7 +121,8 @@ def test_dsr_reply_leaves_backend_node_directly(nodeport, facts, evidence):
                         + ("" if forwarded else "; capture saw no forwarded SYN"),
                         not via_ingress and bool(forwarded), str(nodeport.ingress_uplink)))
     _attach(evidence, nodeport, nodeport.backend_uplink, nodeport.ingress_uplink)
-    evidence.verdict("verdict", verify(rows, claim="Under DSR the reply leaves the backend's node directly"))
+    verify(rows, claim="Under DSR the reply leaves the backend's node directly", evidence=evidence,
+           cause=fallback_cause(felix_bpf, nodeport.ingress, nodeport.backend_node))
 
 
 def _reply_bytes(nodeport, point, conn, direction=None) -> int:
@@ -164,7 +168,7 @@ def test_large_reply_crosses_nodeport_path(nodeport, evidence):
     rows = [Row(f"connection {conn.label}", f"a reply of more than {want_bytes} bytes arrives whole",
                 seen, ok, where)]
     _attach(evidence, nodeport, nodeport.backend_iface, nodeport.backend_uplink, nodeport.ingress_uplink)
-    evidence.verdict("verdict", verify(rows, claim="A reply of many full-size packets crosses the NodePort path"))
+    verify(rows, claim="A reply of many full-size packets crosses the NodePort path", evidence=evidence)
 
 
 def _where_lost(sent: int, left: int, arrived: int, backend: str) -> str:

@@ -41,4 +41,4 @@ def test_no_tagged_vlan_devices_on_nodes(request, target, facts, evidence):
             tagged = links.tagged_frames_for(obs.frames.get(point, []), macs)
             seen = (f"{len(tagged)} tagged frames, e.g. {tagged[0].summary()}" if tagged else "none")
             rows.append(Row(scan.node, "no 802.1Q/802.1ad-tagged frames arriving", seen, not tagged, str(point)))
-    evidence.verdict("verdict", verify(rows, claim="No tagged VLAN set-up on the nodes"))
+    verify(rows, claim="No tagged VLAN set-up on the nodes", evidence=evidence)

@@ -2,6 +2,7 @@
 import json
 import subprocess
 import sys
+import uuid
 
 import pytest
 
@@ -56,7 +57,7 @@ def test_failing_injector_stops_the_run_with_its_error(pytester):
 @needs_root
 def test_what_the_injector_leaves_running_lives_during_the_checks_and_ends_with_the_lab(pytester):
     # A fault generator left in the background by the injector: alive while checks run.
-    sleeper = f"sleep 41.{pytester.path.stat().st_ino % 997}"
+    sleeper = f"sleep 41.{uuid.uuid4().int % 10**9}"     # no other run on the machine has this one
     probe = pytester.path / "alive.txt"
     pytester.makepyfile(test_probe=f"""
         import subprocess

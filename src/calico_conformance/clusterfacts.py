@@ -33,7 +33,7 @@ def datastore(installation: dict | None, calico_node: dict | None) -> str | None
 # The FelixConfiguration fields read here, by the lower-case name felix's environment loader
 # gives FELIX_* variables (felix/config/env_var_loader.go: the rest of the name is lower-cased).
 _FIELDS = ("bpfEnabled", "bpfExternalServiceMode", "bpfKubeProxyIptablesCleanupEnabled", "vxlanPort",
-           "vxlanVNI", "bpfDataIfacePattern", "bpfDSROptoutCIDRs")
+           "vxlanVNI", "bpfDataIfacePattern", "bpfDSROptoutCIDRs", "ipv6Support", "nftablesMode")
 _BY_LOWER = {f.lower(): f for f in _FIELDS}
 
 
@@ -87,6 +87,10 @@ def felix_settings(felix: dict | None, installation: dict | None, *, node_felix:
                          vxlan_vni=int(spec.get("vxlanVNI") or 4096),
                          bpf_data_iface_pattern=spec.get("bpfDataIfacePattern") or None,
                          dsr_optout_cidrs=_cidrs(spec.get("bpfDSROptoutCIDRs")),
+                         # felix/config/config_params.go::Ipv6Support `bool;true`, NFTablesMode
+                         # `oneof(Enabled,Disabled);Disabled` @ v3.29.7 .. v3.31.7
+                         ipv6_support=_bool(spec["ipv6Support"]) if "ipv6Support" in spec else True,
+                         nftables_mode="Enabled" if str(spec.get("nftablesMode", "")).lower() == "enabled" else "Disabled",
                          external_service_mode_source=source.get("bpfExternalServiceMode", "default"))
 
 

@@ -8,6 +8,7 @@ console is quiet or off, and nothing on xdist workers (whose output nobody sees)
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -47,6 +48,15 @@ class Console:
     @property
     def tr(self):
         return self.config.pluginmanager.get_plugin("terminalreporter")
+
+    def pytest_sessionstart(self, session):
+        # The verdict line is the last line and carries the counts: pytest's own closing count
+        # line ("28 passed, 9 skipped in 2.9s") would only repeat it, after it. An interrupted
+        # run's verdict line says by what; pytest's own block would add the line of whatever
+        # code the signal happened to interrupt.
+        if self.tr is not None:
+            self.tr.summary_stats = lambda: None
+            self.tr._report_keyboardinterrupt = lambda: None
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_report_teststatus(self, report, config):
@@ -102,11 +112,13 @@ def terminal_summary(terminalreporter, config) -> None:
     if rec is None or not (collector.owns_exit or collector.path):
         return
     tr = terminalreporter
+    if collector.outcomes.start_error and _mode(config) != "off":
+        return      # pytest's "ERROR: ..." line says why the run did not start; nothing was written but the record
     if rec.get("notice") and _mode(config) == "lines":
         tr.write_line(f"NOTE: {rec['notice']}")
     if _mode(config) != "quiet":
         for label, path in (("report", collector.html), ("summary", collector.path), ("junit", collector.junit)):
-            if path is not None:
+            if path is not None and Path(path).exists():
                 tr.write_line(f"{label}: {path}")
     colour = {"conformant": {"green": True}}.get(rec["verdict"], {"red": True})
     tr.write_line(verdict_line(rec), bold=True, **colour)

@@ -2,6 +2,7 @@
 JUnit; verdicts, decoded flows and links to captures in the HTML report)."""
 from __future__ import annotations
 
+import difflib
 import html
 import signal
 import time
@@ -9,20 +10,22 @@ from pathlib import Path
 
 import pytest
 
-from calico_conformance import catalog, targets
+from calico_conformance import catalog, record, targets
 from calico_conformance.console import MODES, Console, progress, terminal_summary
 from calico_conformance.evidence.report import check_html, facts_html, notice_html, verdict_html
 # The fixtures live in fixtures/ (shipped as calico_conformance.fixtures); a plugin module's
 # names are where pytest looks for a plugin's fixtures.
 from calico_conformance.fixtures.evidence import evidence  # noqa: F401
+from calico_conformance.fixtures.felix import felix_bpf  # noqa: F401
 from calico_conformance.fixtures.nodeport import etp_local, nodeport, nodeport6  # noqa: F401
 from calico_conformance.fixtures.target import facts, target  # noqa: F401
-from calico_conformance.paths import in_suite
+from calico_conformance.paths import in_suite, suite_dir
 from calico_conformance.record import VERDICT_NOTES
 from calico_conformance.report.path import describe
 from calico_conformance.session import (EVIDENCE_KEY, FACTS_KEY, TARGET_KEY, build_target, clear_old_evidence,
                                         evidence_root, record_facts)
-from calico_conformance.summary import RunSummary
+from calico_conformance.summary import RunSummary, VerdictGuard
+from calico_conformance.support import matrix, versions
 from calico_conformance.vocabulary.errors import UsageError
 from calico_conformance.vocabulary.facts import LAB_NOTICE
 
@@ -39,6 +42,10 @@ def pytest_addoption(parser):
                     help="Calico version whose documents the cluster is held to (v3.29, 3.29 or "
                          "v3.29.1; default: detected from the cluster, else the newest known); with "
                          "--install, a release (v3.31.7) is also the one installed")
+    group.addoption("--check", action="append", default=[], metavar="ID",
+                    help="run only this check (EBPF-SOURCE-IP, SUP-KERNEL; repeat, or separate with "
+                         "commas); -k matches check IDs too. A selection is a partial run, never a "
+                         "certification")
     group.addoption("--probe-connections", type=int, default=3, metavar="N",
                     help="connections per NodePort probe batch (default: 3)")
     group.addoption("--summary-json", default=None, metavar="PATH",
@@ -62,14 +69,14 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "needs(*features): target features the check needs; a "
                                        "missing one skips it with its reason")
     name = config.getoption("target")
-    if name not in targets.names():
-        raise pytest.UsageError(f"unknown target {name!r}; choose one of: {', '.join(targets.names())}")
-    info = targets.info_request(name, config)
-    if info:
-        print(info)
-        pytest.exit("listed what was asked for, ran nothing", returncode=0)
-    if config.getoption("probe_connections") < 1:
-        raise pytest.UsageError("--probe-connections must be at least 1")
+    try:
+        info = targets.info_request(name, config)
+        if info:
+            print(info)
+            pytest.exit("listed what was asked for, ran nothing", returncode=0)
+        check_options(config)
+    except UsageError as exc:
+        raise pytest.UsageError(f"calico-conformance: {exc}") from None
     if _is_xdist_controller(config) and _runs_suite(config):
         # Workers cannot show a usage error; refuse what can be refused before they start.
         try:
@@ -86,11 +93,16 @@ def pytest_configure(config):
     if not hasattr(config, "workerinput"):     # the process that writes the reports
         path = lambda name: Path(config.getoption(name)) if config.getoption(name) else None
         summary_path = path("summary_json")
-        config.pluginmanager.register(RunSummary(
+        collector = RunSummary(
             summary_path, FACTS_KEY, html=path("report_html") if summary_path else None,
             junit=path("report_junit") if summary_path else None,
             evidence_root=evidence_root(config).resolve(), owns_exit=_runs_suite(config),
-            options=list(config.invocation_params.args)), "cc-summary")
+            options=list(config.invocation_params.args))
+        collector.outcomes.selection = selection(config)
+        config.pluginmanager.register(collector, "cc-summary")
+        guard = VerdictGuard(collector)
+        config.pluginmanager.register(guard, "cc-verdict-guard")
+        config.add_cleanup(guard.restore)       # the last clean-up: after the target's tear-down
         mode = config.getoption("cc_console")
         if mode != "off":
             config.pluginmanager.register(Console(config, mode), "cc-console")
@@ -99,6 +111,52 @@ def pytest_configure(config):
         signal.signal(signal.SIGTERM, _interrupt)
     except ValueError:   # not the main thread
         pass
+
+
+def check_options(options) -> None:
+    """The suite's own option values, before anything is built (``UsageError``, one line).
+    ``options``: pytest's config, or anything with its ``getoption``."""
+    name = options.getoption("target")
+    if name not in targets.names():
+        raise UsageError(f"unknown target {name!r}; choose one of: {', '.join(targets.names())}")
+    if options.getoption("probe_connections") < 1:
+        raise UsageError("--probe-connections must be at least 1")
+    version = options.getoption("calico_version")
+    if version is not None:
+        try:
+            versions.resolve(version, matrix.load().versions)
+        except UsageError as exc:
+            raise UsageError(f"--calico-version {version}: {exc}") from None
+    known = record.every_check_id()
+    for cid in selected_ids(options):
+        if cid not in known:
+            close = difflib.get_close_matches(cid, known, n=1)
+            raise UsageError(f"--check {cid}: no such check" + (f"; did you mean {close[0]}?" if close else
+                                                                "; `calico-conformance catalog` lists them"))
+
+
+def selected_ids(options) -> list[str]:
+    """The check IDs named with --check (repeated or comma-separated)."""
+    return [cid.strip() for value in options.getoption("check") or [] for cid in value.split(",") if cid.strip()]
+
+
+def selection(config) -> str:
+    """How this run chose its checks, in words ("" for the whole suite)."""
+    parts = []
+    if selected_ids(config):
+        parts.append("--check " + ",".join(selected_ids(config)))
+    for flag, name in (("-k", "keyword"), ("-m", "markexpr")):
+        value = getattr(config.option, name, "")
+        if value:
+            parts.append(f"{flag} {value!r}")
+    for nodeid in getattr(config.option, "deselect", None) or []:
+        parts.append(f"--deselect {nodeid}")
+    if getattr(config.option, "lf", False) or getattr(config.option, "last_failed", False):
+        parts.append("--lf")
+    narrower = [a for a in config.args if in_suite(a) and Path(a.split("::")[0]).resolve() != suite_dir()]
+    if narrower:
+        parts.append("paths " + " ".join(narrower))
+    return ", ".join(parts)
 
 
 def _is_xdist_controller(config) -> bool:
@@ -140,7 +198,22 @@ def pytest_collection_finish(session):
                          f"{len(list(tgt.nodes()))} nodes")
 
 
+def pytest_itemcollected(item):
+    # -k matches a check's ID (EBPF-SOURCE-IP) as well as its test's name
+    marker = item.get_closest_marker("check")
+    if marker:
+        item.extra_keyword_matches.add(marker.args[0])
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
+    wanted = set(selected_ids(config))
+    if wanted:
+        keep = [i for i in items if i.get_closest_marker("check") and i.get_closest_marker("check").args[0] in wanted]
+        dropped = [i for i in items if i not in keep]
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+            items[:] = keep
     checks = catalog.load()
     for item in items:
         marker = item.get_closest_marker("check")
@@ -168,6 +241,8 @@ def pytest_runtest_makereport(item, call):
     ev = item.stash.get(EVIDENCE_KEY, None)
     if ev is not None and ev.items:
         report.cc_evidence = ev.as_dict()
+    if ev is not None and ev.caused_by and report.failed:
+        report.cc_caused_by = ev.caused_by
     funcargs = getattr(item, "funcargs", {}) or {}
     for name in ("nodeport", "nodeport6"):
         obs = funcargs.get(name)

@@ -25,12 +25,40 @@ from calico_conformance.vocabulary.facts import NodeFacts
 
 SCHEMA = "calico-conformance/run/v1"
 VERDICT_NOTES = {
-    "conformant": "every check passed or was skipped with a reason",
+    "conformant": "every check of the suite ran, and each passed or did not apply to this cluster",
     "not conformant": "at least one check failed",
     "unsupported": "the cluster's set-up is one the documents call unsupported (a support-matrix check failed)",
-    "incomplete": "not every check could run, so the run proves nothing either way",
+    "partial": "only a selection of the checks ran: their outcomes stand, but the run certifies nothing",
+    "incomplete": "not every check could be judged, so the run proves nothing either way",
     "interrupted": "the run was stopped before every check ran",
 }
+
+# How a check says why it did not judge: "not configured: ..." (the cluster does not use the
+# feature) and "unsupported: ..." (the documents of that version do not support it, which a
+# support-matrix check reports) mean the check does not apply; any other skip ("skipped,
+# because ...") means the check could not see, and a run with such a check proves nothing.
+NOT_APPLICABLE = ("not configured:", "unsupported:")
+
+
+def every_check_id() -> list[str]:
+    """Every check the suite has: the catalog's packet checks and the support matrix's entries."""
+    return [*catalog.load(), *(e.id for e in matrix.load().entries)]
+
+
+def not_judged(entry: dict) -> bool:
+    """A packet check that was skipped because it could not see (support checks that lack data
+    say so as findings of their own, and do not hold the verdict back)."""
+    return (entry.get("outcome") == "skipped" and not entry["id"].startswith("SUP-")
+            and not str(entry.get("reason", "")).startswith(NOT_APPLICABLE))
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def _ids(entries) -> str:
+    ids = sorted({c["id"] if isinstance(c, dict) else c for c in entries})
+    return ", ".join(ids[:8]) + (f" and {len(ids) - 8} more" if len(ids) > 8 else "")
 
 
 def _nodes(facts: dict) -> list[dict]:
@@ -76,22 +104,30 @@ def promise(entry: dict) -> str:
 @dataclass
 class Outcomes:
     """What a run collected: each check's entry by test ID, every test ID selected (with its check
-    ID), and what stopped the run early, if anything."""
+    ID), how the checks were selected, and what stopped the run early, if anything."""
     checks: dict[str, dict] = field(default_factory=dict)
     expected: dict[str, str] = field(default_factory=dict)
+    selection: str = ""                 # "-k support_matrix", "--check EBPF-SOURCE-IP", "" for all
     interrupted: str | None = None
     start_error: str | None = None
     # pytest's own outcome of the session (ExitCode values: 2 interrupted, 3 internal error, 4 usage error)
     INTERRUPTED, INTERNAL_ERROR, USAGE_ERROR = 2, 3, 4
 
-    # ---- the verdict ------------------------------------------------------------------
     def counts(self) -> dict[str, int]:
         out = {k: sum(1 for c in self.checks.values() if c["outcome"] == k) for k in ("passed", "failed", "skipped")}
         out["not_run"] = sum(1 for nodeid in self.expected if nodeid not in self.checks)
         return out
 
+    def left_out(self) -> list[str]:
+        """The suite's checks this run did not select (-k, -m, --check, --deselect, a path)."""
+        if self.start_error or not (self.expected or self.checks):
+            return []
+        chosen = set(self.expected.values()) | {c["id"] for c in self.checks.values()}
+        return [cid for cid in every_check_id() if cid not in chosen]
+
     def judge(self, exitstatus: int = 0) -> tuple[str, str]:
-        """(verdict, why)."""
+        """(verdict, why). A failure is a failure whatever was selected; "conformant" needs every
+        check of the suite to have run and judged."""
         counts = self.counts()
         total = len(self.expected) or len(self.checks)
         if self.start_error:
@@ -106,17 +142,27 @@ class Outcomes:
             return "incomplete", "the run did not start: usage or environment error"
         if not total:
             return "incomplete", "no checks were collected"
-        failed = [c for c in self.checks.values() if c["outcome"] == "failed"]
+        checks = list(self.checks.values())
+        failed = [c for c in checks if c["outcome"] == "failed"]
         if any(not c["id"].startswith("SUP-") for c in failed):
-            return "not conformant", f"{len(failed)} of {total} checks failed"
+            return "not conformant", f"{len(failed)} of {_n(total, 'check')} failed: {_ids(failed)}"
         if failed:
-            return "unsupported", f"{len(failed)} support-matrix checks failed: " + ", ".join(c["id"] for c in failed)
+            return "unsupported", f"{_n(len(failed), 'support-matrix check')} failed: {_ids(failed)}"
         if counts["not_run"]:
             return "incomplete", f"{counts['not_run']} of {total} checks never ran"
+        left = self.left_out()
+        if left:
+            how = f" (selected with {self.selection})" if self.selection else ""
+            return "partial", (f"{total} of {total + len(left)} checks ran{how}, so this is not a certification; "
+                               f"left out: {_ids(left)}")
+        blind = [c for c in checks if not_judged(c)]
+        if blind:
+            return "incomplete", (f"{_n(len(blind), 'check')} could not be judged: "
+                                  + "; ".join(f"{c['id']} ({c.get('reason', '')})" for c in blind[:3]))
         if not counts["passed"]:
             return "incomplete", f"every one of the {total} checks was skipped: nothing could be checked"
-        return "conformant", f"{counts['passed']} checks passed, {counts['skipped']} skipped with a reason"
-
+        return "conformant", (f"{_n(counts['passed'], 'check')} passed, {counts['skipped']} did not apply "
+                              "to this cluster and say why")
 
 
 def build(out: Outcomes, *, facts: dict, exitstatus: int, started: datetime.datetime, options: list[str],
@@ -146,6 +192,8 @@ def build(out: Outcomes, *, facts: dict, exitstatus: int, started: datetime.date
         "target": {k: v for k, v in facts.items() if not k.startswith(("node.", "lab_notice"))},
         "nodes": _nodes(facts),
         "counts": out.counts(),
+        "left_out": out.left_out(),
+        "selection": out.selection,
         "checks": sorted(checks, key=lambda c: (order.get(c["outcome"], 9), c["id"])),
         "evidence_dir": str(evidence_root) if evidence_root else "",
     }
@@ -182,6 +230,10 @@ def fill_from_catalogs(checks: list[dict]) -> None:
     except Exception:       # the matrix is the lead's data: a broken one must not lose the record
         sup = {}
     for c in checks:
+        if c.get("caused_by") and c.get("outcome") == "failed":
+            # the cause's remedy, not this symptom's (a SNAT hunt where felix fell back)
+            c["remediation"] = (f"Resolve {c['caused_by']} first: this check fails because of it, and is "
+                                "judged again once that holds.")
         known = cat.get(c["id"])
         if known:
             c["title"] = c.get("title") or known.title

@@ -1,51 +1,74 @@
-"""The suite's own options, checked before pytest sees them, so a bad value is one line
-(`--lab-nodes: 'abc' is not a whole number`) and not pytest's usage text and ini-file lines."""
+"""`calico-conformance run`'s command line, read before pytest runs, with pytest's own parser and
+every plugin's options: so an option that takes a value (``--deselect NODEID``, ``--ignore PATH``)
+is never taken for a place to collect from, a misspelt option is named with the closest real one,
+and a bad value is one line (`--lab-nodes: 'abc' is not a whole number`), not pytest's usage text."""
 from __future__ import annotations
 
 import argparse
+import difflib
 import tempfile
 from pathlib import Path
 
+import pytest
+from _pytest.config import get_config
+
 from calico_conformance import plugin
+from calico_conformance.paths import in_suite
 from calico_conformance.vocabulary.errors import UsageError
 
 
-class _Parser(argparse.ArgumentParser):
-    """The suite's options as pytest registers them (``getgroup().addoption`` takes what
-    ``add_argument`` takes), refusing a bad value with one line instead of exiting."""
-
-    def __init__(self):
-        super().__init__(add_help=False, allow_abbrev=False)
-
-    def getgroup(self, *_args, **_kwargs):
-        return self
-
-    def addoption(self, *names, **attrs):
-        try:
-            self.add_argument(*names, **attrs)
-        except argparse.ArgumentError:    # registered twice (a plugin may define it too)
-            pass
-
-    def error(self, message):
-        raise UsageError(f"{message}; see `calico-conformance run --help`")
-
-
 class SuiteOptions:
-    """The suite's options as parsed here, read the way pytest's config is read (``getoption``)."""
+    """The command line as pytest will read it: the options (``getoption``, as pytest's config
+    is read) and the paths and node IDs to collect (``paths``)."""
 
     def __init__(self, namespace: argparse.Namespace):
         self._ns = namespace
+        self.paths: list[str] = list(getattr(namespace, "file_or_dir", None) or [])
 
     def getoption(self, name: str):
         return getattr(self._ns, name)
 
 
-def check_suite_options(argv: list[str]) -> SuiteOptions:
-    """The suite's options, or ``UsageError`` (one line) for one pytest would refuse with its usage text."""
-    parser = _Parser()
-    plugin.pytest_addoption(parser)
-    namespace, _rest = parser.parse_known_args([a for a in argv if a not in ("-h", "--help")])
-    return SuiteOptions(namespace)
+def _parser(args: list[str]):
+    """pytest's parser with the options of every plugin this run would load."""
+    config = get_config(args)
+    manager = config.pluginmanager
+    manager.consider_preparse(args, exclude_only=False)
+    manager.load_setuptools_entrypoints("pytest11")
+    if not manager.has_plugin("calico_conformance.plugin"):
+        manager.register(plugin, "calico_conformance.plugin")
+    manager.consider_env()
+    return config._parser
+
+
+def _long_options(parser) -> list[str]:
+    return sorted({name for group in [parser._anonymous, *parser._groups] for option in group.options
+                   for name in option.names() if name.startswith("--")})
+
+
+def parse(args: list[str]) -> SuiteOptions:
+    """The run's options, or ``UsageError`` in one line: an unknown option (with the closest one),
+    a bad value, or a path that is not one of the suite's checks."""
+    parser = _parser(args)
+    try:
+        namespace, unknown = parser.parse_known_and_unknown_args([a for a in args if a not in ("-h", "--help")])
+    except (pytest.UsageError, argparse.ArgumentError, SystemExit) as exc:
+        lines = [ln for ln in str(exc).splitlines() if ln.strip()]
+        raise UsageError((lines[-1] if lines else "bad option").removeprefix("pytest.main(): ").removeprefix("error: ")
+                         + "; see `calico-conformance run --help`") from None
+    options = [u for u in unknown if u.startswith("-")]
+    if options:
+        name = options[0].split("=", 1)[0]
+        close = difflib.get_close_matches(name, _long_options(parser), n=1, cutoff=0.6)
+        raise UsageError(f"unknown option {name}" + (f"; did you mean {close[0]}?" if close else
+                                                     "; see `calico-conformance run --help-all`"))
+    suite = SuiteOptions(namespace)
+    outside = [p for p in suite.paths if not in_suite(p)]
+    if outside:
+        raise UsageError(f"`{outside[0]}` is not one of the suite's checks; name checks with --check ID "
+                         "(or -k), or give paths under the suite's conformance/ folder")
+    plugin.check_options(suite)
+    return suite
 
 
 def check_reports_dir(path: Path) -> None:

@@ -7,6 +7,10 @@ receives, so the record is the same with or without ``-n``."""
 from __future__ import annotations
 
 import datetime
+import re
+import signal
+import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -14,12 +18,20 @@ import pytest
 from calico_conformance import record
 from calico_conformance.record import check_id_of
 
+# The line xdist puts before a worker's failure text: "[gw0] linux -- Python 3.11.7 /path/python"
+_WORKER_BANNER = re.compile(r"^\[gw\d+\] \S+ -- Python .*\n?")
+
+
+def _failure_text(report) -> str:
+    """The failure as the check wrote it, the same with and without -n."""
+    return _WORKER_BANNER.sub("", getattr(report, "longreprtext", "") or "", count=1)
+
 
 def _reason(report) -> str:
     """The skip reason or the first line of the failure, as the terminal summary shows it."""
     if report.skipped and isinstance(report.longrepr, tuple):
         return str(report.longrepr[2]).removeprefix("Skipped: ")
-    text = getattr(report, "longreprtext", "") or ""
+    text = _failure_text(report)
     # A check's own failure (pytrace=False) starts with its headline; an assert has "E " lines.
     asserted = [line[2:].strip() for line in text.splitlines() if line.startswith("E ")]
     plain = [line.strip() for line in text.splitlines() if line.strip()]
@@ -30,7 +42,7 @@ def _details(report) -> str:
     """The whole failure text of a check's own failure (pytrace=False), for the report's card."""
     if not report.failed:
         return ""
-    text = getattr(report, "longreprtext", "") or ""
+    text = _failure_text(report)
     return text if len(text) < 20000 else text[:20000] + "\n..."
 
 
@@ -93,6 +105,8 @@ class RunSummary:
             entry["evidence"] = report.cc_evidence
         if getattr(report, "cc_path", None):
             entry["path"] = report.cc_path
+        if getattr(report, "cc_caused_by", None):
+            entry["caused_by"] = report.cc_caused_by
         if entry.get("outcome") == "failed":
             return                                    # a teardown after a failed call keeps the failure
         entry["outcome"] = "failed" if report.failed else report.outcome
@@ -116,3 +130,58 @@ class RunSummary:
             record.write(self.path, rec, html=self.html, junit=junit)
         if self.owns_exit:
             session.exitstatus = rec["exit_code"]
+
+
+class VerdictGuard:
+    """One verdict, whatever happens: from the start of the session's end until the record and
+    its reports are written, SIGINT and SIGTERM are noted, not raised, so they cannot cut the
+    record short; after it, the first one says the verdict stands and lets tear-down finish (a
+    second one stops it), and the run exits with the record's code. Before the end, a signal
+    interrupts the checks as usual, and the record says "interrupted"."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self, collector: RunSummary):
+        self.collector = collector
+        self.saved: dict = {}
+        self.noted: list[int] = []
+
+    def _install(self, handler) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig in self.SIGNALS:
+            previous = signal.signal(sig, handler)
+            self.saved.setdefault(sig, previous)
+
+    def _note(self, signum, frame) -> None:
+        self.noted.append(signum)
+
+    def _after_verdict(self, signum, frame) -> None:
+        self.noted.append(signum)
+        if len(self.noted) > 1:
+            raise KeyboardInterrupt("SIGTERM" if signum == signal.SIGTERM else "")
+        print(f"calico-conformance: {signal.Signals(signum).name} after the verdict was written; it stands. "
+              "Finishing tear-down (signal again to stop it).", file=sys.stderr, flush=True)
+
+    @pytest.hookimpl(hookwrapper=True, tryfirst=True)
+    def pytest_sessionfinish(self, session, exitstatus):
+        self._install(self._note)
+        try:
+            yield
+        finally:
+            if self.collector.last_record is not None:
+                pending = list(self.noted)
+                self.noted.clear()
+                self._install(self._after_verdict)
+                for signum in pending[:1]:
+                    self._after_verdict(signum, None)
+            else:
+                self.restore()
+
+    def restore(self) -> None:
+        """The handlers as they were (config clean-up, after the target's tear-down)."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig, handler in self.saved.items():
+            signal.signal(sig, handler)
+        self.saved.clear()

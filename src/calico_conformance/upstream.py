@@ -45,6 +45,20 @@ FELIX_REMOVES_KUBE_PROXY_CHAINS = ("KUBE-FORWARD", "KUBE-SERVICES", "KUBE-EXTERN
 # "kube-proxy").
 FELIX_REMOVES_KUBE_PROXY_NFT_FROM = (3, 31, 4)
 
+# felix programs, and so cleans, IPv6 tables only with its IPv6 support on: the IPv6 mangle/nat/
+# raw/filter tables join the dataplane inside `if config.IPv6Enabled` (felix/dataplane/linux/
+# int_dataplane.go::NewIntDataplaneDriver @ v3.29.7 ~955-997, @ v3.31.7 ~1198-1251), and the
+# `ip6 kube-proxy` nftables table is deleted only then (@ v3.31.7 ~524). IPv6Enabled is
+# configParams.Ipv6Support (felix/dataplane/driver.go @ v3.29.7 ~323), default true, set false by
+# the manifests (manifests/calico-bpf.yaml FELIX_IPV6SUPPORT) and by the operator wherever the
+# Installation has no IPv6 pool (tigera/operator pkg/render/node.go @ v1.36.16 ~1583).
+# With NFTablesMode: Enabled, felix v3.29 and v3.30 in BPF mode clean up nothing of kube-proxy:
+# the kube-proxy prefixes are handed to the iptables tables only `if !config.RulesConfig.NFTables`
+# (int_dataplane.go @ v3.29.7 ~456-462, @ v3.30.7 ~491), and in nftables mode no iptables table is
+# applied at all. From v3.31.0 the condition is gone: kube-proxy's iptables chains are cleaned in
+# both modes (@ v3.31.7 ~514-528).
+FELIX_CLEANS_KUBE_PROXY_IN_NFTABLES_MODE_FROM = (3, 31, 0)
+
 # felix/dataplane/linux/int_dataplane.go::ConfigureDefaultMTUs @ v3.29.7 (vxlanMTUOverhead 50,
 # vxlanV6MTUOverhead 70): with vxlanMTU unset felix takes the host interface's MTU less these,
 # and hands the result to the CNI plugin for pod interfaces (determinePodMTU) and to the BPF

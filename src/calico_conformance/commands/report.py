@@ -12,7 +12,8 @@ from calico_conformance.report.html import render
 from calico_conformance.vocabulary.errors import UsageError
 
 NAME = "report"
-HELP = "compare two bundles check by check (--compare A B), or re-render report.html from a summary.json"
+HELP = ("compare two bundles check by check (--compare A B: exit 1 when a check got worse from A to B, "
+        "0 otherwise, 2 for a bundle that cannot be read), or re-render report.html from a summary.json")
 
 
 def configure(parser):
@@ -27,13 +28,10 @@ def configure(parser):
 
 def _read(path: str) -> dict:
     try:
-        rec = read_summary(Path(path))
-    except (OSError, KeyError, ValueError) as exc:
+        return read_summary(Path(path))
+    except ValueError as exc:
         raise UsageError(f"cannot read a run's summary.json from {path}: {exc}; give a bundle "
                          "(directory or .tar.gz), a reports directory or a summary.json") from None
-    if not isinstance(rec, dict) or "checks" not in rec:
-        raise UsageError(f"{path} is not a calico-conformance summary (no checks in it)")
-    return rec
 
 
 def run(args) -> int:
@@ -41,7 +39,7 @@ def run(args) -> int:
         a, b = args.compare
         diff = compare(_read(a), _read(b))
         print(json.dumps(diff, indent=2) if args.output == "json" else text(diff, a, b), end="" if args.output != "json" else "\n")
-        return 0
+        return 1 if diff["worse"] else 0
     if not args.summary:
         raise UsageError("give a run to render (a bundle, reports directory or summary.json) or --compare A B")
     rec = _read(args.summary)

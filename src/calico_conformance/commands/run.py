@@ -1,5 +1,6 @@
 """`calico-conformance run`: the conformance suite with reports, i.e. pytest with good defaults,
-one run per reports directory, and a verdict that the reports and the exit code agree on."""
+one run per reports directory, and one verdict that the exit code, summary.json, report.html,
+junit.xml and the bundle agree on, whatever happens (a selection, a failed start, a late signal)."""
 from __future__ import annotations
 
 import json
@@ -9,15 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from calico_conformance import targets
+from calico_conformance import suite_options, targets
 from calico_conformance.atomic import write_atomic
-from calico_conformance.paths import in_suite, plugin_args, suite_dir
+from calico_conformance.paths import plugin_args, suite_dir
 from calico_conformance.record import placeholder
-from calico_conformance.report.bundle import write_bundle
+from calico_conformance.report.bundle import check_destination, write_bundle
 from calico_conformance.reports_dir import ReportsLock, clear_reports
-from calico_conformance.suite_options import check_report_files, check_reports_dir, check_suite_options
+from calico_conformance.suite_options import check_report_files, check_reports_dir
+from calico_conformance.vocabulary import exitcodes
 from calico_conformance.vocabulary.errors import UsageError
-from calico_conformance.vocabulary.exitcodes import INTERRUPTED as EXIT_INTERRUPTED, USAGE as EXIT_USAGE
 
 NAME = "run"
 HELP = "run the conformance suite and write JUnit + HTML reports (any pytest option works too)"
@@ -33,26 +34,33 @@ every check's verdict, the overall verdict) and reports/evidence/ (captures).
 Common options:
   --target NAME            lab (default: the reference lab on this host), kind, kubeconfig, ssh
   --lab-dataplane NAME     dataplane the lab emulates; `--lab-dataplane list` lists them
-  --lab-inject PROGRAM     run PROGRAM with the lab as JSON on stdin before the checks
+  --lab-inject PROGRAM     run PROGRAM (a shell command line) with the lab as JSON on stdin
   --calico-version V       hold the cluster to the documents of this Calico version
+  --check ID               run only this check (repeat, or ID,ID); -k matches check IDs too.
+                           A selection is a partial run (exit 6), never a certification
   --reports-dir DIR        where reports go (default: reports); one run at a time per directory
   --bundle DIR|FILE.tar.gz also write the certification bundle (reports, captures, node facts,
-                           Felix settings, suite version and options, SUMMARY.md), secrets removed
+                           Felix settings, suite version and options, SUMMARY.md), secrets removed;
+                           a new path, or an earlier bundle to replace
   --quiet                  print only the verdict line
   -v                       pytest's own output (one line per test, tracebacks)
   -k EXPR, -n auto, ...    any pytest option (selection, xdist workers, ...)
   --help-all               every option, with pytest's own
 
 Exit codes (the same with and without -n; summary.json says the same in `verdict`/`exit_code`):
-  0   conformant: every check passed or was skipped with a reason
-  1   not conformant: a check failed
+  0   conformant: every check of the suite ran and passed, or does not apply to this
+      cluster and says why (DSR not configured, an IPv4-only cluster)
+  1   not conformant: a check failed (whatever was selected)
   2   usage or environment error: bad option, not root, unreachable target, reports
       directory in use; the run did not start (summary.json: incomplete, "did not start")
   3   unsupported cluster: only support-matrix (SUP-*) checks failed
-  4   incomplete: nothing could be checked (every check skipped) or some checks never ran
-  130 interrupted: Ctrl-C or SIGTERM (summary.json: interrupted, with why)
+  4   incomplete: a check could not be judged (it could not see: a client on a node,
+      unreadable logs) or checks never ran
+  6   partial: only a selection of the checks ran (-k, -m, --check, --deselect, a path);
+      their outcomes are in the reports, left_out names the rest
+  130 interrupted: Ctrl-C or SIGTERM before the verdict was written (summary.json:
+      interrupted, with why); a signal after it leaves the verdict and its exit code
 """
-
 
 
 def configure(parser):   # only for `calico-conformance --help`; argv goes to pytest untouched
@@ -93,12 +101,7 @@ def split_args(argv: list[str]) -> tuple[list[str], Path, str | None, str]:
     return args, reports, bundle, mode
 
 
-def pytest_args(argv: list[str]) -> list[str]:
-    args, reports, _, mode = split_args(argv)
-    return _pytest_args(args, reports, mode)
-
-
-def _pytest_args(args: list[str], reports: Path, mode: str) -> list[str]:
+def _pytest_args(args: list[str], paths: list[str], reports: Path, mode: str) -> list[str]:
     # The plugin by name (a no-op where its pytest11 entry point already loaded it), and the
     # settings pyproject.toml gives a clone: an installed copy runs from anywhere, with no ini file.
     # hypothesis (a test dependency) autoloads a pytest plugin the checks never use: ~0.3 s.
@@ -118,9 +121,7 @@ def _pytest_args(args: list[str], reports: Path, mode: str) -> list[str]:
         defaults.append(f"--evidence-dir={reports / 'evidence'}")
     if any(a.startswith("--html") for a in args) and "--self-contained-html" not in args:
         defaults.append("--self-contained-html")      # pytest-html on request, still one file
-    # Checks named by path (conformance/test_kube_proxy.py) replace the whole suite; any other
-    # word is some option's value (`--lab-inject ./inject.sh`), never a place to collect from.
-    if not any(Path(a.split("::")[0]).exists() and in_suite(a) for a in args if not a.startswith("-")):
+    if not paths:       # checks named by path (conformance/test_kube_proxy.py) replace the whole suite
         defaults.append(str(suite_dir()))
     return defaults + args
 
@@ -130,19 +131,22 @@ def _evidence_dir(args: list[str]) -> Path | None:
     return Path(given) if given else None
 
 
+def _final_record(reports: Path) -> dict:
+    try:
+        rec = json.loads((reports / "summary.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return rec if rec.get("final") and rec.get("exit_code") is not None else {}
+
+
 def _finish_unstarted(reports: Path, why: str, code: int) -> None:
     """A run that ended before pytest wrote its record: say so, never leave an earlier verdict."""
-    path = reports / "summary.json"
-    try:
-        current = json.loads(path.read_text())
-    except (OSError, ValueError):
-        current = {}
-    if current.get("final"):
+    if _final_record(reports):
         return
     rec = placeholder(why, exit_code=code)
-    if code == EXIT_INTERRUPTED:
+    if code == exitcodes.INTERRUPTED:
         rec["verdict"], rec["verdict_means"] = "interrupted", "the run was stopped before every check ran"
-    write_atomic(path, json.dumps(rec, indent=2) + "\n")
+    write_atomic(reports / "summary.json", json.dumps(rec, indent=2) + "\n")
     (reports / "report.html").unlink(missing_ok=True)
     (reports / "junit.xml").unlink(missing_ok=True)
 
@@ -159,57 +163,61 @@ def run(argv: list[str]) -> int:
         lock = ReportsLock(reports).acquire()
     except UsageError as exc:
         print(f"calico-conformance: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return exitcodes.USAGE
     try:
         try:
-            options = check_suite_options(args)      # a bad value is one line, not pytest's usage text
+            options = suite_options.parse(args)      # a bad value is one line, not pytest's usage text
             info = targets.info_request(options.getoption("target"), options)
             if info:                                 # a listing (`--lab-dataplane list`), not a run
                 print(info)
                 return 0
+            targets.check(options.getoption("target"), options)   # root, tools, the target's own options
             check_report_files(args)
+            if bundle:
+                check_destination(Path(bundle))      # refused now, not after the whole run
         except UsageError as exc:
             print(f"calico-conformance: error: {exc}", file=sys.stderr)
             clear_reports(reports, _evidence_dir(args))     # an earlier run's verdict must not stand
-            _finish_unstarted(reports, f"the run did not start: {exc}", EXIT_USAGE)
-            return EXIT_USAGE
-        return _run_locked(args, reports, bundle, mode)
+            _finish_unstarted(reports, f"the run did not start: {exc}", exitcodes.USAGE)
+            return exitcodes.USAGE
+        return _run_locked(args, options.paths, reports, bundle, mode)
     except KeyboardInterrupt:
-        _finish_unstarted(reports, "interrupted by Ctrl-C (SIGINT) while the run was starting", EXIT_INTERRUPTED)
+        rec = _final_record(reports)
+        if rec:      # the verdict was written before the signal: it stands, with its exit code
+            print(f"calico-conformance: interrupted after the verdict was written; it stands "
+                  f"({rec['verdict']}, exit {rec['exit_code']})", file=sys.stderr)
+            return int(rec["exit_code"])
+        _finish_unstarted(reports, "interrupted by Ctrl-C (SIGINT) while the run was starting", exitcodes.INTERRUPTED)
         print("calico-conformance: verdict: INTERRUPTED - while starting (exit 130)", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return exitcodes.INTERRUPTED
     finally:
         lock.release()
 
 
-def _run_locked(args, reports: Path, bundle: str | None, mode: str) -> int:
-
+def _run_locked(args, paths: list[str], reports: Path, bundle: str | None, mode: str) -> int:
     clear_reports(reports, _evidence_dir(args))
     write_atomic(reports / "summary.json",
                  json.dumps(placeholder("the run has not finished (it is running, or it was killed)"), indent=2) + "\n")
     # SIGTERM before pytest installs its own handler is an interruption too, not a silent death.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt("SIGTERM")))
-    code = int(pytest.main(_pytest_args(args, reports, mode)))
-    try:     # the record's exit code is the verdict's (pytest's own 4 means a usage error)
-        rec = json.loads((reports / "summary.json").read_text())
-    except (OSError, ValueError):
-        rec = {}
-    if rec.get("final") and rec.get("exit_code") is not None:
+    code = int(pytest.main(_pytest_args(args, paths, reports, mode)))
+    rec = _final_record(reports)
+    if rec:          # the record's exit code is the verdict's (pytest's own 4 means a usage error)
         code = int(rec["exit_code"])
-    elif code == 4:     # pytest's usage error: one exit code for usage errors
-        code = EXIT_USAGE
-    if code == 5:
-        print("calico-conformance: error: no checks were collected (check -k / paths)", file=sys.stderr)
-        code = EXIT_USAGE
-    if code == EXIT_USAGE:
+    elif code == pytest.ExitCode.USAGE_ERROR:
+        code = exitcodes.USAGE
+    if code == pytest.ExitCode.NO_TESTS_COLLECTED and not rec:
+        print("calico-conformance: error: no checks were collected (check -k / --check / paths)", file=sys.stderr)
+        code = exitcodes.USAGE
+    if code == exitcodes.USAGE:
         _finish_unstarted(reports, "the run did not start: usage or environment error (see the error "
-                                   "message; exit 2)", EXIT_USAGE)
+                                   "message; exit 2)", exitcodes.USAGE)
     else:
         _finish_unstarted(reports, f"the run ended without a verdict (pytest exit {code})", code)
-    if bundle:
+    if bundle and rec:
         try:
             print(f"calico-conformance: bundle: {write_bundle(reports, Path(bundle))}")
         except OSError as exc:
-            print(f"calico-conformance: error: cannot write the bundle {bundle}: {exc.strerror}", file=sys.stderr)
-            return EXIT_USAGE if code == 0 else code
+            print(f"calico-conformance: error: cannot write the bundle {bundle}: {exc.strerror}; the verdict "
+                  f"stands in {reports}", file=sys.stderr)
     return code

@@ -19,7 +19,7 @@ from calico_conformance.lab.trunk import TrunkEmitter
 from calico_conformance.lab.workload import EchoWorkload
 from calico_conformance.vocabulary.errors import ExecutorError, UsageError
 
-REQUIRED_TOOLS = ("ip", "bridge", "nft", "iptables-restore")
+REQUIRED_TOOLS = ("ip", "bridge", "nft", "iptables-restore", "ip6tables-restore")
 
 
 class LabError(UsageError):
@@ -146,10 +146,13 @@ class Lab:
             if nft_left:
                 _run(["ip", "netns", "exec", node.netns, "nft", "-f", "-"], input=nft_left,
                      what=f"loading kube-proxy's nftables table on {node.name}")
-            dump = "" if profile.real_kube_proxy else kubeproxy.iptables_state(topo, profile.kube_proxy_rules, node)
-            if dump:
-                _run(["ip", "netns", "exec", node.netns, "iptables-restore"], input=dump,
-                     what=f"loading kube-proxy's iptables chains on {node.name}")
+            if not profile.real_kube_proxy:
+                for tool, dump in (("iptables-restore", kubeproxy.iptables_state(topo, profile.kube_proxy_rules, node)),
+                                   ("ip6tables-restore", kubeproxy.ip6tables_state(
+                                       profile.kube_proxy_rules, felix_ipv6=profile.felix.ipv6_support))):
+                    if dump:
+                        _run(["ip", "netns", "exec", node.netns, tool], input=dump,
+                             what=f"loading kube-proxy's {tool.split('-')[0]} chains on {node.name}")
 
     def _configure_ipv6(self) -> None:
         topo, profile = self.topo, self.profile

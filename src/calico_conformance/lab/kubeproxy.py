@@ -6,6 +6,8 @@ v1.30 wrote for the same Services in the lab (profile kube-proxy-real, docs/real
 Pure functions of (topology, mode), like rules.py; ``Profile.kube_proxy_rules`` picks the mode."""
 from __future__ import annotations
 
+import re
+
 from calico_conformance.lab.topology import LabNode, Topology
 
 # kube-proxy's chain names for the lab's Services (its hash of the service port, made stable here)
@@ -135,3 +137,59 @@ def nft_state(topo: Topology, mode: str) -> str:
             f"    jump services\n  }}\n"
             f"  chain services {{\n    fib daddr type local tcp dport {spec.node_port} goto {chain}\n  }}\n"
             f"  chain {chain} {{\n    meta l4proto tcp dnat to {backend.ip}:{backend.port}\n  }}\n}}\n")
+
+
+# What real kube-proxy v1.30 writes with ip6tables on a node of an IPv4-only cluster (its
+# dual-stack proxier runs wherever ip6tables works, with no IPv6 Service to serve): seen in the
+# lab's kube-proxy-real profile, and what felix leaves when its IPv6 support is off.
+_IPV6_ACTIVE_FILTER = (
+    ":KUBE-EXTERNAL-SERVICES - [0:0]", ":KUBE-FIREWALL - [0:0]", ":KUBE-FORWARD - [0:0]", ":KUBE-NODEPORTS - [0:0]",
+    ":KUBE-PROXY-CANARY - [0:0]", ":KUBE-PROXY-FIREWALL - [0:0]", ":KUBE-SERVICES - [0:0]",
+    "-A INPUT -j KUBE-FIREWALL",
+    '-A INPUT -m conntrack --ctstate NEW -m comment --comment "kubernetes load balancer firewall" -j KUBE-PROXY-FIREWALL',
+    '-A INPUT -m comment --comment "kubernetes health check service ports" -j KUBE-NODEPORTS',
+    '-A INPUT -m conntrack --ctstate NEW -m comment --comment "kubernetes externally-visible service portals" '
+    "-j KUBE-EXTERNAL-SERVICES",
+    '-A FORWARD -m conntrack --ctstate NEW -m comment --comment "kubernetes load balancer firewall" -j KUBE-PROXY-FIREWALL',
+    '-A FORWARD -m comment --comment "kubernetes forwarding rules" -j KUBE-FORWARD',
+    '-A FORWARD -m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
+    '-A FORWARD -m conntrack --ctstate NEW -m comment --comment "kubernetes externally-visible service portals" '
+    "-j KUBE-EXTERNAL-SERVICES",
+    "-A OUTPUT -j KUBE-FIREWALL",
+    '-A OUTPUT -m conntrack --ctstate NEW -m comment --comment "kubernetes load balancer firewall" -j KUBE-PROXY-FIREWALL',
+    '-A OUTPUT -m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
+    "-A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP",
+    '-A KUBE-FORWARD -m comment --comment "kubernetes forwarding rules" -m mark --mark 0x4000/0x4000 -j ACCEPT',
+    '-A KUBE-FORWARD -m comment --comment "kubernetes forwarding conntrack rule" -m conntrack --ctstate '
+    "RELATED,ESTABLISHED -j ACCEPT",
+)
+_IPV6_ACTIVE_NAT = (
+    ":KUBE-MARK-MASQ - [0:0]", ":KUBE-NODEPORTS - [0:0]", ":KUBE-POSTROUTING - [0:0]", ":KUBE-PROXY-CANARY - [0:0]",
+    ":KUBE-SERVICES - [0:0]",
+    '-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
+    '-A OUTPUT -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
+    '-A POSTROUTING -m comment --comment "kubernetes postrouting rules" -j KUBE-POSTROUTING',
+    "-A KUBE-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000", *_POSTROUTING,
+    '-A KUBE-SERVICES ! -d ::1/128 -m comment --comment "kubernetes service nodeports; NOTE: this must be the '
+    'last rule in this chain" -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS',
+)
+
+
+def ip6tables_state(mode: str, *, felix_ipv6: bool) -> str:
+    """ip6tables-save text for kube-proxy's IPv6 state on a node of an IPv4-only cluster: its
+    chains while it runs, and after the switch-over what felix leaves, which is all of them when
+    felix's IPv6 support is off (it manages IPv6 tables only then: felix/dataplane/linux/
+    int_dataplane.go::NewIntDataplaneDriver @ v3.29.7, `if config.IPv6Enabled`). Profiles whose
+    kube-proxy state is a defect of their own keep IPv6 out of it."""
+    if mode not in ("active", "felix-cleaned"):
+        return ""
+    nat, filt = list(_IPV6_ACTIVE_NAT), list(_IPV6_ACTIVE_FILTER)
+    if mode == "felix-cleaned" and felix_ipv6:
+        removed = re.compile(r"KUBE-(?:SERVICES|NODEPORTS|EXTERNAL-SERVICES|FORWARD)\b")
+        nat, filt = ([r for r in rules if not removed.search(r)] for rules in (nat, filt))
+    head = [":PREROUTING ACCEPT [0:0]", ":INPUT ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]", ":POSTROUTING ACCEPT [0:0]"]
+    mangle = ["*mangle", ":PREROUTING ACCEPT [0:0]", ":INPUT ACCEPT [0:0]", ":FORWARD ACCEPT [0:0]",
+              ":OUTPUT ACCEPT [0:0]", ":POSTROUTING ACCEPT [0:0]", ":KUBE-PROXY-CANARY - [0:0]", "COMMIT"]
+    return "\n".join([*mangle, "*nat", *head, *nat, "COMMIT",
+                      "*filter", ":INPUT ACCEPT [0:0]", ":FORWARD ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]", *filt,
+                      "COMMIT"]) + "\n"

@@ -51,7 +51,8 @@ def lab_objects(topo: Topology, profile: Profile, host: tuple[str, str, str]) ->
         "spec": {"bpfEnabled": bool(felix.bpf_enabled),
                  "bpfExternalServiceMode": felix.external_service_mode,
                  "bpfKubeProxyIptablesCleanupEnabled": felix.kube_proxy_iptables_cleanup,
-                 "vxlanPort": felix.vxlan_port, "vxlanVNI": felix.vxlan_vni}})
+                 "vxlanPort": felix.vxlan_port, "vxlanVNI": felix.vxlan_vni,
+                 "ipv6Support": felix.ipv6_support, "nftablesMode": felix.nftables_mode}})
     objs.append({
         "apiVersion": "operator.tigera.io/v1", "kind": "Installation", "metadata": {"name": "default"},
         "spec": {"variant": "Calico", "calicoNetwork": {

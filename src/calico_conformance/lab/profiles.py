@@ -47,7 +47,9 @@ class Profile:
     tagged_vlan_trunk: bool = False       # the fabric delivers node traffic 802.1Q-tagged
     ipv6: bool = False                    # dual-stack: IPv6 fabric, pods and NodePort too
     ipv6_nodeport_broken: bool = False    # dual-stack, but NodePort is served on IPv4 only
-    felix: FelixSettings = field(default_factory=lambda: FelixSettings(bpf_enabled=True))
+    # felix's settings: eBPF, and IPv6 support off as the operator and the manifests set it on a
+    # cluster without an IPv6 pool (dual-stack profiles turn it on)
+    felix: FelixSettings = field(default_factory=lambda: FelixSettings(bpf_enabled=True, ipv6_support=False))
     linux_dataplane: str = "BPF"          # Installation spec.calicoNetwork.linuxDataplane
     breaks: tuple[str, ...] = ()
     # real kube-proxy v1.30 on every node against a real API server, in place of the emulated
@@ -55,7 +57,8 @@ class Profile:
     real_kube_proxy: bool = False
 
 
-_BPF = FelixSettings(bpf_enabled=True)
+_BPF = FelixSettings(bpf_enabled=True, ipv6_support=False)
+_IPTABLES = FelixSettings(bpf_enabled=False, ipv6_support=False)
 _TUNNEL = Profile(
     name="ebpf-tunnel",
     summary="eBPF, bpfExternalServiceMode Tunnel: NodePort forwarded over VXLAN, client IP kept, "
@@ -76,13 +79,13 @@ PROFILES: dict[str, Profile] = {p.name: p for p in [
                     "its rules, leaving what real felix leaves (KUBE-MARK-*, KUBE-POSTROUTING, "
                     "KUBE-PROXY-CANARY, KUBE-PROXY-FIREWALL, KUBE-EXT-* without jumps, kubelet's chains)"),
     Profile(name="kube-proxy", service_mode="kube-proxy", kube_proxy_rules="active", forward="overlay",
-            felix=FelixSettings(bpf_enabled=False), linux_dataplane="Iptables",
+            felix=_IPTABLES, linux_dataplane="Iptables",
             summary="standard dataplane with kube-proxy (iptables): DNAT + masquerade at the "
                     "ingress node, routed through vxlan.calico, so the backend sees the node's "
                     "tunnel address [truth: nodeport-inner-not-dnated]",
             breaks=("EBPF-NODEPORT-VXLAN", "EBPF-SOURCE-IP", "EBPF-NO-KUBE-PROXY")),
     Profile(name="kube-proxy-real", service_mode="kube-proxy", kube_proxy_rules="active", forward="overlay",
-            felix=FelixSettings(bpf_enabled=False), linux_dataplane="Iptables", real_kube_proxy=True,
+            felix=_IPTABLES, linux_dataplane="Iptables", real_kube_proxy=True,
             summary="standard dataplane with real kube-proxy v1.30 (iptables mode) on every node, "
                     "fed by a real kube-apiserver (Nodes, NodePort Service, EndpointSlice); "
                     "needs `calico-conformance lab build`",
@@ -91,7 +94,7 @@ PROFILES: dict[str, Profile] = {p.name: p for p in [
             felix=replace(_BPF, kube_proxy_iptables_cleanup=False),
             summary="eBPF where kube-proxy cannot be removed (AKS): kube-proxy's chains stay and "
                     "Felix is told not to clean them up (bpfKubeProxyIptablesCleanupEnabled: false)"),
-    replace(_TUNNEL, name="ebpf-dual-stack", ipv6=True,
+    replace(_TUNNEL, name="ebpf-dual-stack", ipv6=True, felix=replace(_BPF, ipv6_support=True),
             summary="eBPF tunnel, dual-stack: NodePort on IPv4 and IPv6, each forwarded over its "
                     "own VXLAN device (vxlan.calico, vxlan-v6.calico) with the client's address kept"),
     # One defect per check.
@@ -154,6 +157,7 @@ PROFILES: dict[str, Profile] = {p.name: p for p in [
             summary="eBPF tunnel, but IPVS-mode kube-proxy's dummy device kube-ipvs0 is left "
                     "(felix never removes it) [truth: kube-proxy-ipvs-device]"),
     replace(_TUNNEL, name="defect-ipv6-nodeport", ipv6=True, ipv6_nodeport_broken=True,
+            felix=replace(_BPF, ipv6_support=True),
             breaks=("EBPF-IPV6-NODEPORT",),
             summary="dual-stack, but NodePort is only served on IPv4: IPv6 connections to it fail "
                     "[truth: ipv6-nodeport]"),

@@ -43,6 +43,13 @@ class EtpLocalObservation:
     def backend_uplink(self) -> CapturePoint:
         return CapturePoint(self.backend_node.name, self.backend_node.uplink)
 
+    def arrived(self, exchange: HttpExchange) -> list[DecodedFrame]:
+        """This connection's SYN arriving at the ingress node: the proof that the node was asked,
+        beside which "not forwarded" and "not served" mean something."""
+        return [f for f in self.frames.get(self.ingress_uplink, [])
+                if f.direction != "out" and f.tcp is not None and f.tcp.is_syn and not f.encapsulated
+                and f.tcp.sport == exchange.local_port and f.tcp.dport == self.port]
+
     def forwarded(self, exchange: HttpExchange) -> list[DecodedFrame]:
         """Frames of this connection's SYN leaving the ingress node again (encapsulated or not)."""
         return [f for f in self.frames.get(self.ingress_uplink, [])

@@ -1,12 +1,14 @@
-"""Finding kube-proxy's service rules on a node, in iptables and in nftables, and its IPVS device.
+"""Finding kube-proxy's service rules on a node, in iptables and ip6tables, in nftables, and its
+IPVS device; and the proof that the rules were read on the node itself.
 
 What counts is what real felix removes in BPF mode (``upstream.FELIX_REMOVES_KUBE_PROXY_CHAINS``):
 those chains carry kube-proxy's service NAT and must be gone. Chains felix deliberately leaves
 (KUBE-MARK-*, KUBE-POSTROUTING, KUBE-FIREWALL, KUBE-PROXY-CANARY, KUBE-PROXY-FIREWALL, KUBE-EXT-*
 with their jumps removed, kubelet's canaries) are reported as leftovers, never as a failure: a
 switched-over cluster keeps them. nftables-mode kube-proxy keeps everything in a table named
-``kube-proxy``, which felix only removes from v3.31.4; IPVS mode leaves a ``kube-ipvs0`` dummy
-device that felix never removes.
+``kube-proxy`` (``ip`` and ``ip6``), which felix only removes from v3.31.4; IPVS mode leaves a
+``kube-ipvs0`` dummy device that felix never removes. Chains and tables are kept per IP family:
+felix manages the IPv6 ones only with its IPv6 support on (``kube_proxy_verdict``).
 """
 from __future__ import annotations
 
@@ -29,24 +31,29 @@ SERVICE_CHAIN = _prefix_pattern(FELIX_REMOVES_KUBE_PROXY_CHAINS)
 LEFT_BY_DESIGN = re.compile(r"\bKUBE-(?:MARK-\w+|POSTROUTING|FIREWALL|KUBELET-CANARY|IPTABLES-HINT"
                             r"|PROXY-CANARY|PROXY-FIREWALL|EXT-[\w-]+|SVL-[\w-]+|NODE-PORT|LOAD-BALANCER)(?![\w-])")
 IPVS_DEVICE = "kube-ipvs0"
+FAMILIES = ("ipv4", "ipv6")
 # iptables-save declares chains as ":NAME POLICY [counters]".
 _DECLARED = re.compile(r"^:(\S+)", re.M)
-_NFT_TABLE = re.compile(r"^table (ip|ip6|inet) (kube-proxy)\b", re.M)
+_NFT_TABLE = re.compile(r"^table (ip|ip6|inet) (\S+)", re.M)
+_NFT_FAMILY = {"ip": "ipv4", "ip6": "ipv6"}
+_SAVE = {"iptables-save": "ipv4", "ip6tables-save": "ipv6"}
 
 
 @dataclass
 class NodeRules:
     node: str
-    chains: list[str] = field(default_factory=list)   # kube-proxy service chains found
-    nft_tables: list[str] = field(default_factory=list)
-    leftovers: list[str] = field(default_factory=list)  # chains felix leaves by design
+    chains: dict[str, list[str]] = field(default_factory=lambda: {f: [] for f in FAMILIES})
+    leftovers: dict[str, list[str]] = field(default_factory=lambda: {f: [] for f in FAMILIES})
+    nft_tables: list[str] = field(default_factory=list)   # "ip kube-proxy", "ip6 kube-proxy"
     ipvs_device: bool = False                          # kube-proxy's IPVS dummy device is there
     sources: list[str] = field(default_factory=list)  # the commands that could be read
     errors: list[str] = field(default_factory=list)   # the commands that could not
+    # The interface that holds the node's own address where the rules were read: proof that
+    # they are the node's (an agent that is not in the host's network namespace sees none).
+    at_node: str | None = None
 
-    @property
-    def clean(self) -> bool:
-        return not self.chains and not self.nft_tables and not self.ipvs_device
+    def nft_tables_of(self, family: str) -> list[str]:
+        return [t for t in self.nft_tables if _NFT_FAMILY.get(t.split()[0]) == family]
 
 
 def service_chains(iptables_save: str) -> list[str]:
@@ -58,20 +65,37 @@ def leftover_chains(iptables_save: str) -> list[str]:
 
 
 def nft_kube_proxy_tables(ruleset: str) -> list[str]:
-    return sorted({f"{fam} {name}" for fam, name in _NFT_TABLE.findall(ruleset)})
+    return sorted({f"{fam} {name}" for fam, name in _NFT_TABLE.findall(ruleset) if name == "kube-proxy"})
+
+
+def _nft_chains_by_family(ruleset: str) -> dict[str, set[str]]:
+    """The service chains iptables-nft keeps in nftables, by the family of their table."""
+    out = {f: set() for f in FAMILIES}
+    family = None
+    for line in ruleset.splitlines():
+        table = _NFT_TABLE.match(line)
+        if table:
+            family = _NFT_FAMILY.get(table.group(1))
+        elif family and line.strip().startswith("chain "):
+            out[family] |= {m.group(0) for m in SERVICE_CHAIN.finditer(line)}
+    return out
 
 
 def inspect(node: Node) -> NodeRules:
     found = NodeRules(node.name)
     for argv in (["iptables-save"], ["ip6tables-save"], ["nft", "list", "ruleset"],
-                 ["ip", "-o", "link", "show", "dev", IPVS_DEVICE]):
+                 ["ip", "-o", "link", "show", "dev", IPVS_DEVICE], ["ip", "-o", "addr", "show", "to", node.address]):
         try:
             result = node.executor.run(argv, timeout=20)
         except ExecutorError as exc:
             found.errors.append(str(exc))
             continue
-        if argv[0] == "ip":    # no such device is the good answer, not an error
+        if argv[:2] == ["ip", "-o"] and argv[2] == "link":    # no such device is the good answer
             found.ipvs_device = result.succeeded and IPVS_DEVICE in result.stdout
+            continue
+        if argv[:3] == ["ip", "-o", "addr"]:
+            fields = result.stdout.split()
+            found.at_node = fields[1].split("@")[0] if result.succeeded and len(fields) > 1 else None
             continue
         if not result.succeeded:
             found.errors.append(result.describe())
@@ -80,9 +104,10 @@ def inspect(node: Node) -> NodeRules:
         if argv[0] == "nft":
             found.nft_tables += nft_kube_proxy_tables(result.stdout)
             # iptables-nft chains also show in the nft ruleset; count each name once.
-            found.chains = sorted(set(found.chains) | {m.group(0) for m in SERVICE_CHAIN.finditer(
-                "\n".join(l for l in result.stdout.splitlines() if l.strip().startswith("chain ")))})
+            for family, chains in _nft_chains_by_family(result.stdout).items():
+                found.chains[family] = sorted(set(found.chains[family]) | chains)
         else:
-            found.chains = sorted(set(found.chains) | set(service_chains(result.stdout)))
-            found.leftovers = sorted(set(found.leftovers) | set(leftover_chains(result.stdout)))
+            family = _SAVE[argv[0]]
+            found.chains[family] = sorted(set(found.chains[family]) | set(service_chains(result.stdout)))
+            found.leftovers[family] = sorted(set(found.leftovers[family]) | set(leftover_chains(result.stdout)))
     return found

@@ -21,14 +21,40 @@ import platform
 import shutil
 import tarfile
 import tempfile
+import zlib
 from pathlib import Path
 
 import pytest
 
 from calico_conformance.atomic import write_atomic
 from calico_conformance.redact import redact_text
+from calico_conformance.vocabulary.errors import UsageError
 
 TEXT = (".json", ".xml", ".html", ".md", ".txt")
+FILES = ("summary.json", "report.html", "junit.xml", "SUMMARY.md", "nodes.json", "felix.json", "suite.json")
+ARCHIVES = (".tar.gz", ".tgz")
+
+
+def check_destination(dest: Path) -> None:
+    """A bundle goes to a new path, or replaces an earlier bundle; anything else there is the
+    user's, and is refused before the run starts (``UsageError``)."""
+    dest = Path(dest)
+    if not dest.exists():
+        return
+    if dest.name.endswith(ARCHIVES) and dest.is_file():
+        try:
+            with tarfile.open(dest) as tar:
+                if "summary.json" in tar.getnames():
+                    return
+        except (OSError, tarfile.TarError, EOFError):
+            pass
+        raise UsageError(f"--bundle {dest}: a file that is not a bundle is there; choose a new path")
+    if not dest.is_dir():
+        raise UsageError(f"--bundle {dest}: a file is in the way; give a new folder or a FILE.tar.gz")
+    others = sorted(p.name for p in dest.iterdir() if p.name not in FILES and p.name != "evidence")
+    if others:
+        raise UsageError(f"--bundle {dest}: the folder holds other files ({', '.join(others[:3])}"
+                         f"{' ...' if len(others) > 3 else ''}); give an empty or new folder")
 
 
 def felix_settings(rec: dict) -> dict:
@@ -56,6 +82,10 @@ def markdown(rec: dict) -> str:
            "- nodes: " + (", ".join(f"{n['name']} ({n.get('kernel', '?')}, {n.get('arch', '?')})"
                                      for n in rec.get("nodes", [])) or "none recorded"),
            "- " + ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in rec.get("counts", {}).items())]
+    if rec["verdict"] in ("partial", "incomplete", "interrupted"):
+        left = rec.get("left_out") or []
+        out += ["", f"> **Not a certification.** {rec.get('verdict_means', '')}."
+                + (f" Left out: {', '.join(left)}." if left else "")]
     if rec.get("lab"):
         out += ["", f"> **Reference lab run.** {rec.get('notice', '')}"]
     bad = [c for c in rec.get("checks", []) if c["outcome"] in ("failed", "not run")]
@@ -98,7 +128,8 @@ def _fill(staging: Path, reports: Path) -> None:
 def write_bundle(reports: Path, dest: Path) -> Path:
     """The bundle at ``dest`` (a directory, or a file ending .tar.gz / .tgz); returns ``dest``."""
     reports, dest = Path(reports), Path(dest)
-    if dest.name.endswith((".tar.gz", ".tgz")):
+    if dest.name.endswith(ARCHIVES):
+        check_destination(dest)
         dest.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix=".cc-bundle-", dir=dest.parent) as tmp:
             staging = Path(tmp) / "bundle"
@@ -111,20 +142,42 @@ def write_bundle(reports: Path, dest: Path) -> Path:
                         tar.add(path, arcname=str(path.relative_to(staging)))
             write_atomic(dest, buf.getvalue())
         return dest
+    check_destination(dest)
     dest.mkdir(parents=True, exist_ok=True)
+    for name in FILES:            # an earlier bundle's files, which this one replaces
+        (dest / name).unlink(missing_ok=True)
+    shutil.rmtree(dest / "evidence", ignore_errors=True)
     _fill(dest, reports)
     return dest
 
 
 def read_summary(bundle: Path) -> dict:
-    """summary.json of a bundle (directory or .tar.gz) or of a reports directory, or a summary.json."""
+    """summary.json of a bundle (directory or .tar.gz) or of a reports directory, or a summary.json.
+    A damaged one is a ``ValueError`` saying what is wrong with it, in a few words."""
     bundle = Path(bundle)
     if bundle.is_dir():
         bundle = bundle / "summary.json"
-    if bundle.name.endswith((".tar.gz", ".tgz")):
-        with tarfile.open(bundle) as tar:
-            member = tar.extractfile("summary.json")
-            if member is None:
-                raise OSError(f"{bundle} has no summary.json")
-            return json.loads(member.read())
-    return json.loads(bundle.read_text())
+    try:
+        if bundle.name.endswith(ARCHIVES):
+            with tarfile.open(bundle) as tar:
+                try:
+                    member = tar.extractfile("summary.json")
+                except KeyError:
+                    member = None
+                if member is None:
+                    raise ValueError("the archive has no summary.json")
+                text = member.read()
+        else:
+            text = bundle.read_bytes()
+        rec = json.loads(text)
+    except OSError as exc:
+        raise ValueError(exc.strerror or str(exc)) from None
+    except (tarfile.TarError, EOFError, zlib.error):
+        raise ValueError("not a whole .tar.gz (truncated or damaged)") from None
+    except UnicodeDecodeError:
+        raise ValueError("summary.json is not text") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"summary.json is not JSON ({exc.msg} at line {exc.lineno})") from None
+    if not isinstance(rec, dict) or not isinstance(rec.get("checks"), list):
+        raise ValueError("not a calico-conformance run record (no list of checks in it)")
+    return rec

@@ -1,6 +1,11 @@
 """What changed between two runs (bundles, reports directories or summary.json files): the
-verdict, the target facts (Calico version, kernels, Felix settings), and check by check."""
+verdict, the target facts (Calico version, kernels, Felix settings), and check by check, naming
+the checks that got worse from A to B (what a CI gate on regressions fails on)."""
 from __future__ import annotations
+
+# How good an outcome is: a check got worse when its rank fell (passed -> skipped, skipped ->
+# failed, anything -> absent or not run); a reason that changed alone is not worse.
+RANK = {"passed": 3, "skipped": 2, "not run": 1, "absent": 1, "failed": 0}
 
 
 def _facts(rec: dict) -> dict[str, str]:
@@ -23,10 +28,11 @@ def compare(a: dict, b: dict) -> dict:
         if x.get("outcome") == y.get("outcome") and x.get("reason") == y.get("reason"):
             same += 1
             continue
-        changed.append({"id": cid, "a": x.get("outcome", "absent"), "b": y.get("outcome", "absent"),
+        before, after = x.get("outcome", "absent"), y.get("outcome", "absent")
+        changed.append({"id": cid, "a": before, "b": after, "worse": RANK.get(after, 0) < RANK.get(before, 0),
                         "a_reason": x.get("reason", ""), "b_reason": y.get("reason", "")})
     return {"verdict": {"a": a.get("verdict"), "b": b.get("verdict")}, "facts": facts,
-            "checks": changed, "unchanged": same}
+            "checks": changed, "unchanged": same, "worse": [c["id"] for c in changed if c["worse"]]}
 
 
 def text(diff: dict, name_a: str, name_b: str) -> str:
@@ -43,11 +49,13 @@ def text(diff: dict, name_a: str, name_b: str) -> str:
         out.append("checks whose verdict or reason changed (A -> B):")
         width = max(len(c["id"]) for c in diff["checks"])
         for c in diff["checks"]:
-            out.append(f"  {c['id']:<{width}}  {c['a']} -> {c['b']}")
+            out.append(f"  {c['id']:<{width}}  {c['a']} -> {c['b']}" + ("   WORSE" if c["worse"] else ""))
             for side in ("a", "b"):
                 if c[f"{side}_reason"]:
                     out.append(f"  {'':<{width}}    {side.upper()}: {c[f'{side}_reason']}")
     else:
         out.append("checks: no verdict changed")
     out.append(f"{diff['unchanged']} checks unchanged")
+    if diff["worse"]:
+        out.append(f"worse from A to B: {', '.join(diff['worse'])}")
     return "\n".join(out) + "\n"

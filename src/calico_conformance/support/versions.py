@@ -61,3 +61,17 @@ def nearest_known(version: tuple[int, int], known: Sequence[str]) -> tuple[str, 
         return row(keys[0]), f"{name} is older than the oldest row the project knows; evaluated as {row(keys[0])}"
     lower = max(k for k in keys if k < version)
     return row(lower), f"{name} has no row of its own; evaluated as {row(lower)}"
+
+
+_RELEASE = re.compile(r"^[vV]?(\d+)\.(\d+)(?:\.(\d+))?")
+
+
+def release(text: object) -> tuple[int, int, int] | None:
+    """(major, minor, patch) of a Calico version or release string; a row (v3.29) counts as its
+    newest patch, which the project does not know, so as patch 99."""
+    if not isinstance(text, str):
+        return None
+    m = _RELEASE.match(text.strip())
+    if not m:
+        return None
+    return int(m.group(1)), int(m.group(2)), int(m.group(3)) if m.group(3) is not None else 99

@@ -218,22 +218,8 @@ def _os_image() -> str:
     return "unknown"
 
 
-def check(options) -> None:
-    """Root, the tools the lab calls, and a valid profile, before any worker starts."""
-    require_root()
-    missing = [tool for tool in REQUIRED_TOOLS if not shutil.which(tool)]
-    if missing:
-        raise LabError(f"the lab needs {', '.join(missing)}, not found on PATH; run ./bootstrap "
-                       "(it installs nftables, iptables, tcpdump, ethtool, iputils-ping)")
-    profiles.get(options.getoption("lab_dataplane"))
-
-
-def info_request(options) -> str | None:
-    """``--lab-dataplane list``: the profiles, instead of a run."""
-    return profiles.listing() if options.getoption("lab_dataplane") == "list" else None
-
-
-def create(options) -> LabTarget:
+def _settings(options) -> tuple[LabSpec, profiles.Profile, tuple[str, ...], str]:
+    """(spec, profile, object files, client) from the options, or a one-line UsageError."""
     profile = profiles.get(options.getoption("lab_dataplane"))
     nodes = options.getoption("lab_nodes")
     try:
@@ -244,9 +230,29 @@ def create(options) -> LabTarget:
     if files:
         load_overrides(files)   # a bad file is a usage error before anything is built
     client = options.getoption("lab_client")
-    if client != "external" and client not in {n.name for n in Topology(spec).nodes}:
-        raise UsageError(f"--lab-client {client}: no such lab node; choose external or one of "
-                         f"{', '.join(n.name for n in Topology(spec).nodes)}")
+    names = [n.name for n in Topology(spec).nodes]
+    if client != "external" and client not in names:
+        raise UsageError(f"--lab-client {client}: no such lab node; choose external or one of {', '.join(names)}")
+    return spec, profile, files, client
+
+
+def check(options) -> None:
+    """Root, the tools the lab calls, and every lab option, before anything is built."""
+    require_root()
+    missing = [tool for tool in REQUIRED_TOOLS if not shutil.which(tool)]
+    if missing:
+        raise LabError(f"the lab needs {', '.join(missing)}, not found on PATH; run ./bootstrap "
+                       "(it installs nftables, iptables, tcpdump, ethtool, iputils-ping)")
+    _settings(options)
+
+
+def info_request(options) -> str | None:
+    """``--lab-dataplane list``: the profiles, instead of a run."""
+    return profiles.listing() if options.getoption("lab_dataplane") == "list" else None
+
+
+def create(options) -> LabTarget:
+    spec, profile, files, client = _settings(options)
     target = LabTarget(spec, profile, files, capture=options.getoption("lab_capture"), client=client).up()
     program = options.getoption("lab_inject")
     if program:

@@ -15,6 +15,10 @@ class FelixSettings:
     vxlan_vni: int = 4096                        # vxlanVNI
     bpf_data_iface_pattern: str | None = None    # bpfDataIfacePattern (None: felix's default)
     dsr_optout_cidrs: tuple[str, ...] = ()       # bpfDSROptoutCIDRs (v3.26+): these clients get Tunnel
+    # ipv6Support: felix programs (and cleans) IPv6 tables only when it is on. felix's own default
+    # is true; the manifests and the operator set it false on a cluster without an IPv6 pool.
+    ipv6_support: bool = True
+    nftables_mode: str = "Disabled"              # NFTablesMode: Enabled, Disabled (v3.29+)
     # where external_service_mode came from, as felix ranks its sources: an environment variable
     # of calico-node, FelixConfiguration node.<name>, FelixConfiguration default, felix's default
     external_service_mode_source: str = "default"
