@@ -53,7 +53,7 @@ def test_local_traffic_policy_is_served_only_where_the_backend_runs(etp_local, f
             seen += ("; not forwarded, but dropped without an answer: kube-proxy's way (KUBE-EXTERNAL-"
                      "SERVICES DROP), where felix would answer ICMP port unreachable")
         rows.append(Row(subject, expected, seen, not ex.ok and not forwarded, where))
-    for point in (obs.ingress_uplink, obs.backend_uplink):
+    for point in dict.fromkeys([obs.ingress_uplink, obs.ingress_tunnel, obs.backend_uplink]):
         evidence.flows(f"decoded flows at {point}", obs.flow_table(point), obs.pcaps.get(point))
     verify(rows, claim="externalTrafficPolicy: Local is served only by the backend's own node, with the "
                        "client's address", evidence=evidence,

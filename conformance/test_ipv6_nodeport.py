@@ -26,16 +26,16 @@ def test_ipv6_nodeport_reaches_remote_backend_with_client_address(request, nodep
         reported = ex.reported_client if ex.ok else f"no answer ({ex.error})"
         rows.append(Row(subject, f"workload reports {client}", f"workload reports {reported}",
                         ex.ok and ex.reported_client == client, f"backend on {backend.name}"))
-        leaving = [f for f in obs.tcp_frames(obs.ingress_uplink, conn) if f.direction == "out"]
+        leaving = [f for f in obs.tcp_frames(obs.ingress_tunnel, conn) if f.direction == "out"]
         seen, ok = (tunnel.bpf_tunnel_verdict(leaving[0], obs, facts.felix.vxlan_port, family=6)
                     if leaving else ("its SYN never left the ingress node", False))
         rows.append(Row(subject, tunnel.expected(obs, facts.felix.vxlan_port, family=6), seen, ok,
-                        str(obs.ingress_uplink)))
+                        str(obs.ingress_tunnel)))
         arriving = obs.tcp_frames(obs.backend_iface, conn)
         rows.append(Row(subject, f"SYN from {client}",
                         f"SYN from {arriving[0].tcp.src}" if arriving else "no SYN reached the pod",
                         bool(arriving) and arriving[0].tcp.src == client, str(obs.backend_iface)))
-    for point in (obs.ingress_uplink, obs.backend_iface):
+    for point in dict.fromkeys([obs.ingress_uplink, obs.ingress_tunnel, obs.backend_iface]):
         evidence.flows(f"decoded flows at {point} (IPv6)", obs.flow_table(point), obs.pcaps.get(point))
     verify(rows, claim="IPv6 NodePort reaches a remote backend over VXLAN with the client's own address",
            evidence=evidence,

@@ -46,20 +46,22 @@ def test_nodeport_reaches_remote_backend_over_vxlan(nodeport, facts, felix_bpf, 
     node's Calico address to the backend node's, out of the host interface."""
     port = facts.felix.vxlan_port
     _require_connections(nodeport)
-    where = str(nodeport.ingress_uplink)
+    where = str(nodeport.ingress_tunnel)         # the interface of the route to the backend's node
     want = tunnel.expected(nodeport, port)
     rows = []
     for conn in nodeport.connections:
-        leaving = [f for f in nodeport.tcp_frames(nodeport.ingress_uplink, conn) if f.direction == "out"]
+        leaving = [f for f in nodeport.tcp_frames(nodeport.ingress_tunnel, conn) if f.direction == "out"]
         if not leaving:
             seen = ("connection failed and its SYN never left the ingress node" if conn.failed
-                    else "its SYN never left the ingress node's uplink")
+                    else f"its SYN never left the ingress node on {nodeport.ingress_tunnel.iface}, its route "
+                         "to the backend's node")
             rows.append(Row(f"connection {conn.label}", want, seen, False, where))
             continue
         f = leaving[0]
         seen, ok = tunnel.bpf_tunnel_verdict(f, nodeport, port)
         rows.append(Row(f"connection {conn.label}", want, seen, ok, where))
-    _attach(evidence, nodeport, nodeport.ingress_uplink, nodeport.backend_uplink)
+    _attach(evidence, nodeport, *dict.fromkeys([nodeport.ingress_uplink, nodeport.ingress_tunnel,
+                                                 nodeport.backend_tunnel, nodeport.backend_uplink]))
     verify(rows, claim="NodePort traffic to a remote backend travels over VXLAN", evidence=evidence,
            cause=fallback_cause(felix_bpf, nodeport.ingress, nodeport.backend_node))
 
@@ -88,16 +90,25 @@ def test_backend_sees_external_client_source_ip(nodeport, felix_bpf, evidence):
 
 @pytest.mark.check("EBPF-DSR-DIRECT-RETURN")
 def test_dsr_reply_leaves_backend_node_directly(nodeport, facts, felix_bpf, evidence):
-    """v3.29: "Supports DSR (Direct Server Return) for more efficient service routing." """
-    felix = facts.felix_for(nodeport.ingress.name)    # node.<name> config, calico-node env, default
-    mode = felix.external_service_mode
+    """v3.29: "Supports DSR (Direct Server Return) for more efficient service routing."
+
+    The backend's node decides: its programs are built with the DSR flag and skip the return
+    tunnel, and its bpfDSROptoutCIDRs exempt clients (docs/upstream-truths.md, dsr-reply,
+    dsr-optout); the ingress node's setting changes only its own conntrack clean-up."""
+    ingress, backend = nodeport.ingress, nodeport.backend_node
+    felix = facts.felix_for(backend.name)          # node.<name> config, calico-node env, default
+    mode, ingress_mode = felix.external_service_mode, facts.felix_for(ingress.name).external_service_mode
+    if ingress_mode != mode:
+        evidence.text("nodes disagree", f"bpfExternalServiceMode is {mode} on {backend.name} (the backend's node, "
+                      f"which decides the return path) and {ingress_mode} on {ingress.name}")
     if mode != "DSR":
-        pytest.skip(f"not configured: bpfExternalServiceMode is {mode} on {nodeport.ingress.name} "
-                    f"(from {felix.external_service_mode_source}; DSR is opt-in; set "
+        also = f"; {ingress.name} says {ingress_mode}, but the backend's node decides" if ingress_mode != mode else ""
+        pytest.skip(f"not configured: bpfExternalServiceMode is {mode} on {backend.name}, the backend's node "
+                    f"(from {felix.external_service_mode_source}{also}; DSR is opt-in; set "
                     "bpfExternalServiceMode: DSR to check it)")
     opted_out = dsr_optout(nodeport.client_address, felix.dsr_optout_cidrs)
     if opted_out:
-        pytest.skip(f"not configured: the client {nodeport.client_address} is in bpfDSROptoutCIDRs "
+        pytest.skip(f"not configured: the client {nodeport.client_address} is in {backend.name}'s bpfDSROptoutCIDRs "
                     f"{opted_out}: felix gives it the Tunnel return path by design (run the client "
                     "from outside that range to check DSR)")
     _require_connections(nodeport)
@@ -113,14 +124,14 @@ def test_dsr_reply_leaves_backend_node_directly(nodeport, facts, felix_bpf, evid
         seen = f"{direct[0].tcp} leaves {backend.name}" if direct else f"no direct SYN-ACK leaves {backend.name}"
         rows.append(Row(subject, want, seen, ok, str(nodeport.backend_uplink)))
         # The negative needs a live capture: the forwarded SYN proves the ingress capture works.
-        forwarded = [f for f in nodeport.tcp_frames(nodeport.ingress_uplink, conn, direction="out")]
+        forwarded = [f for f in nodeport.tcp_frames(nodeport.ingress_tunnel, conn, direction="out")]
         via_ingress = [f for f in nodeport.tcp_frames(nodeport.ingress_uplink, conn, synack=True, direction="out")
                        if not f.encapsulated]
         rows.append(Row(subject, f"no SYN-ACK leaves {ingress.name} (capture alive: forwarded SYN seen)",
                         (f"{via_ingress[0].tcp} leaves {ingress.name}" if via_ingress else "none")
                         + ("" if forwarded else "; capture saw no forwarded SYN"),
                         not via_ingress and bool(forwarded), str(nodeport.ingress_uplink)))
-    _attach(evidence, nodeport, nodeport.backend_uplink, nodeport.ingress_uplink)
+    _attach(evidence, nodeport, *dict.fromkeys([nodeport.backend_uplink, nodeport.ingress_uplink, nodeport.ingress_tunnel]))
     verify(rows, claim="Under DSR the reply leaves the backend's node directly", evidence=evidence,
            cause=fallback_cause(felix_bpf, nodeport.ingress, nodeport.backend_node))
 
@@ -161,21 +172,23 @@ def test_large_reply_crosses_nodeport_path(nodeport, evidence):
     if not ok:
         backend, ingress = nodeport.backend_node.name, nodeport.ingress.name
         sent = _reply_bytes(nodeport, nodeport.backend_iface, conn)
-        left = _reply_bytes(nodeport, nodeport.backend_uplink, conn, "out")
-        arrived = _reply_bytes(nodeport, nodeport.ingress_uplink, conn, "in")
+        left = _reply_bytes(nodeport, nodeport.backend_tunnel, conn, "out")
+        arrived = _reply_bytes(nodeport, nodeport.ingress_tunnel, conn, "in")
         seen += (f"; of the reply the pod sent {sent} bytes, {left} left {backend}'s uplink, "
                  f"{arrived} entered {ingress}'s{_where_lost(sent, left, arrived, backend)}")
     rows = [Row(f"connection {conn.label}", f"a reply of more than {want_bytes} bytes arrives whole",
                 seen, ok, where)]
-    _attach(evidence, nodeport, nodeport.backend_iface, nodeport.backend_uplink, nodeport.ingress_uplink)
+    _attach(evidence, nodeport, *dict.fromkeys([nodeport.backend_iface, nodeport.backend_tunnel, nodeport.ingress_tunnel]))
     verify(rows, claim="A reply of many full-size packets crosses the NodePort path", evidence=evidence)
 
 
 def _where_lost(sent: int, left: int, arrived: int, backend: str) -> str:
     """Which hop lost the reply, and what such a loss usually is, from the byte counts."""
     if sent and left < sent:
-        return (f": lost on {backend}, where VXLAN's 50 bytes do not fit its uplink's MTU (vxlanMTU "
-                "or the pod MTU set too close to it)")
+        return (f": lost on {backend}, where the pod's full-size packets do not fit felix's NodePort tunnel "
+                "(its MTU is vxlanMTU whatever the pool: felix answers a DF packet that is too big with ICMP "
+                "'fragmentation needed', which must reach the pod; with an IPIP or unencapsulated pool the pod's "
+                "MTU is larger than the tunnel's), or vxlanMTU leaves VXLAN's 50 bytes no room on the uplink")
     if left and arrived < left:
         return (": lost between the nodes, where the fabric does not carry full-size packets plus "
                 "VXLAN's 50 bytes (a fabric MTU smaller than the nodes')")

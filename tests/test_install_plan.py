@@ -111,6 +111,22 @@ def test_bottlerocket_dsr_registry_dual_stack(capsys):
     assert steps(docs)[-1] == "dsr"
 
 
+@pytest.mark.parametrize("encapsulation", ["VXLAN", "VXLANCrossSubnet", "IPIP", "IPIPCrossSubnet", "None"])
+def test_every_pool_encapsulation_calico_accepts_is_installed(capsys, encapsulation):
+    """eBPF mode forwards NodePort traffic in its own VXLAN whatever the pool uses (truth row
+    nodeport-any-pool): the installer takes every encapsulation the Installation CRD takes."""
+    docs = dry_run(capsys, "kubeadm", "--encapsulation", encapsulation)
+    inst = _doc(docs, "installation")["body"]
+    validate_installation(inst)
+    assert {p["encapsulation"] for p in inst["spec"]["calicoNetwork"]["ipPools"]} == {encapsulation}
+
+
+def test_ipip_is_refused_for_an_ipv6_pool(capsys):
+    rc, out, err = run_cli(capsys, "install", "--distro", "kubeadm", "--dry-run", "--encapsulation", "IPIP",
+                           "--pod-cidr", "fd00:10:244::/56")
+    assert rc == 2 and "IPIP is not supported for IPv6 pools" in err and len(err.strip().splitlines()) == 1
+
+
 def test_bottlerocket_is_eks_only(capsys):
     rc, out, err = run_cli(capsys, "install", "--distro", "kubeadm", "--dry-run", "--bottlerocket",
                            "--operator-manifest", MANIFEST, *DISTROS["kubeadm"])

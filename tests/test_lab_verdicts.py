@@ -30,6 +30,8 @@ DIFFERENCES = {
     "kube-proxy-real": {"EBPF-BPF-ACTIVE": S, "EBPF-NODEPORT-VXLAN": F, "EBPF-SOURCE-IP": F, "EBPF-NO-KUBE-PROXY": F},   # run in tests/test_real_apiserver.py
     "ebpf-after-kube-proxy": {},
     "ebpf-dsr-optout": {},
+    "ebpf-dsr-backend-only": {"EBPF-DSR-DIRECT-RETURN": P},
+    "ebpf-dsr-ingress-only": {},
     "ebpf-kube-proxy-coexist": {},
     "ebpf-dual-stack": {"EBPF-IPV6-NODEPORT": P},
     "defect-snat": {"EBPF-SOURCE-IP": F},
@@ -46,6 +48,12 @@ DIFFERENCES = {
     "defect-kube-proxy-leftover": {"EBPF-NO-KUBE-PROXY": F},
     "defect-kube-proxy-half-removed": {"EBPF-NO-KUBE-PROXY": F},
     "defect-kube-proxy-nft": {"EBPF-NO-KUBE-PROXY": F},
+    "defect-kube-proxy-ipv6-left": {"EBPF-NO-KUBE-PROXY": F},
+    "defect-kube-proxy-nftables-mode": {"EBPF-NO-KUBE-PROXY": F},
+    "ebpf-ipip-pool": {},
+    "ebpf-no-encap-pool": {},
+    "ebpf-two-nics": {},
+    "defect-mtu-icmp-blocked": {"EBPF-NODEPORT-MTU": F},
     "defect-kube-proxy-ipvs": {"EBPF-NO-KUBE-PROXY": F},
     "defect-ipv6-nodeport": {"EBPF-IPV6-NODEPORT": F},
     "defect-tagged-vlan": {"EBPF-UNSUPPORTED-VLAN": F},
@@ -164,3 +172,20 @@ def test_tcpdump_capture_gives_the_same_verdicts(pytester, profile):
     from the interface's MAC), every profile gives the verdicts of the lab's own capture."""
     result, seen = run_suite(pytester, f"--lab-dataplane={profile}", "--lab-capture=tcpdump")
     _assert_expected(profile, result, seen)
+
+
+@needs_root
+@pytest.mark.parametrize("version, words", [
+    ("v3.29.7", "*felix v3.29 in nftables mode (NFTablesMode: Enabled) removes none of kube-proxy's rules*"),
+    ("v3.30", "*felix v3.30 in nftables mode*"),
+    ("v3.31.7", "*KUBE-NODEPORTS, KUBE-SERVICES*"),
+])
+def test_nftables_mode_leftovers_are_explained_per_version(pytester, version, words):
+    """felix v3.29 and v3.30 in nftables mode clean nothing of kube-proxy, v3.31 does: the same
+    leftovers fail everywhere, and the reason names felix's own behaviour where that is why."""
+    result, seen = run_suite(pytester, "--lab-dataplane=defect-kube-proxy-nftables-mode", f"--calico-version={version}",
+                             select="kube_proxy")
+    assert seen["EBPF-NO-KUBE-PROXY"] == F, result.stdout.str()[-2000:]
+    result.stdout.fnmatch_lines([words])
+    if version.startswith("v3.31"):
+        assert "nftables mode" not in result.stdout.str()

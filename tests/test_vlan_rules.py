@@ -20,3 +20,13 @@ DEFAULT_V329 = (r"^((en|wl|ww|sl|ib)[Popsx].*|(eth|wlan|wwan|bond).*|tunl0$|vxla
 ])
 def test_vlan_device_is_workable_only_where_felix_copes(version, pattern, workable):
     assert (vlan_workable("eth1.100", "eth1", version, pattern) is not None) is workable
+
+
+@pytest.mark.parametrize("version, device, pattern, workable", [
+    ((3, 30), "bond0.100", None, True),           # the default takes bondN.VID and ethN.VID ...
+    ((3, 30), "vlan100", None, False),            # ... but not vlan100: felix ignores it, the parent keeps full programs
+    ((3, 31), "vlan100", r"^(eth|vlan).*", True),   # unless the pattern takes it
+])
+def test_from_v3_30_the_vlan_device_must_match_the_data_interface_pattern(version, device, pattern, workable):
+    """vlan-v3.30-trees: the tree's root gets the programs only where felix takes it at all."""
+    assert (vlan_workable(device, "eth1", version, pattern) is not None) is workable

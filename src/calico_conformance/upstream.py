@@ -69,13 +69,32 @@ FELIX_CLEANS_KUBE_PROXY_IN_NFTABLES_MODE_FROM = (3, 31, 0)
 # too long for the host interface.
 VXLAN_MTU_OVERHEAD = 50
 VXLAN_V6_MTU_OVERHEAD = 70
+# The pod MTU is the smallest of the *enabled* encapsulations' (int_dataplane.go::determinePodMTU
+# @ v3.29.7 ~1176-1205: IPIP host-20, VXLAN host-50, no encapsulation the host's own), while the
+# BPF NodePort tunnel's MTU stays vxlanMTU (host-50) whatever the pool: with an IPIP or a plain
+# pool a pod's full-size packet is larger than the tunnel takes, and felix answers a DF one with
+# ICMP "fragmentation needed" (TCP GSO packets exempt at v3.29/v3.30, all GSO from v3.31.4;
+# felix/bpf-gpl/tc.c ~808-811 @ v3.29.7, ~912 @ v3.31.7).
+POD_MTU_OVERHEAD = {"VXLAN": VXLAN_MTU_OVERHEAD, "IPIP": 20, "None": 0}
 
 # How felix says whether BPF mode is on (it records it nowhere else: no status field, Node label or
 # annotation). felix/dataplane/linux/int_dataplane.go::NewIntDataplaneDriver logs the first at
 # INFO when it starts the BPF dataplane; felix/daemon/daemon.go::Run logs the second at ERROR when
 # bpfEnabled is true but felix/bpf/bpf.go::SupportsBPFDataplane says no (kernel older than 5.3.0,
 # 4.18.0-193 on RHEL; big-endian; no BPF syscalls), then overrides BPFEnabled to false and runs the
-# iptables (or nftables) dataplane: it does not exit. From v3.29 the line ends " error=<reason>".
+# iptables (or nftables) dataplane: it does not exit. From v3.28.0 the line ends " error=<reason>"
+# (log.WithError, felix/daemon/daemon.go @ v3.28.0 ~372).
 # Same text v3.20.6 -> v3.31.7 (two spaces before "Disabling").
+# felix/config/config_params.go::BPFDataIfacePattern defaults: which interfaces felix's BPF
+# programs go on (@ v3.29.7 ~183; from v3.30 the tunnel devices left the pattern, @ v3.30.7 ~195).
+BPF_DATA_IFACE_PATTERN = {(3, 29): r"^((en|wl|ww|sl|ib)[Popsx].*|(eth|wlan|wwan|bond).*|tunl0$|vxlan.calico$|"
+                                   r"vxlan-v6.calico$|wireguard.cali$|wg-v6.cali$)",
+                          (3, 30): r"^((en|wl|ww|sl|ib)[Popsx].*|(eth|wlan|wwan|bond).*)"}
+
+# felix's own minimum kernel for BPF mode, the same at v3.29.7, v3.30.7 and v3.31.7
+# (felix/bpf/bpf.go::distToVersionMap, v5Dot3Dot0 and v4Dot18Dot0 "4.18.0-193" @ v3.31.7 ~95-108):
+# the v3.31 documents ask 5.10 (4.18.0-305 on Red Hat), but felix starts BPF mode from 5.3.0.
+FELIX_MIN_KERNEL, FELIX_MIN_RHEL_KERNEL = "5.3.0", "4.18.0-193"
+
 FELIX_BPF_STARTED_LOG = "BPF enabled, starting BPF endpoint manager and map manager."
 FELIX_BPF_UNSUPPORTED_LOG = "BPF dataplane mode enabled but not supported by the kernel.  Disabling BPF mode."

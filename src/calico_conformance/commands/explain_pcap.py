@@ -113,7 +113,7 @@ def _flow_cells(number: int, r: dict) -> list[str]:
     vlans = [f"outer {t}" if r["encapsulated"] else t for t in r["vlan_tags"]]
     vlans += [f"inner {t}" for t in r["inner_vlan_tags"]]
     return [str(number), "yes" if r["encapsulated"] else "no", outer,
-            "-" if r["vni"] is None else str(r["vni"]), _inner(r), str(r["frames"]),
+            "-" if r["vni"] is None else f"{r['vni']:#x}", _inner(r), str(r["frames"]),
             f"{r['first']}-{r['last']}", ",".join(r["tcp_flags"]) or "-", "; ".join(vlans) or "-",
             str(r["gso_frames"]) if r["gso_frames"] else "-"]
 

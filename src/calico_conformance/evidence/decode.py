@@ -276,7 +276,7 @@ def _vxlan_frame(data, off, end, st, depth):
                                  inner_src, inner_dst, inner_tags,
                                  udp_checksum=udp_checksum)
     else:
-        st.notes.append(f"VXLAN inside VXLAN (vni {vni_word >> 8}); encap shows the outermost")
+        st.notes.append(f"VXLAN inside VXLAN (vni {vni_word >> 8:#x}); encap shows the outermost")
     # the inner packet replaces the outer one as "innermost"
     st.l3_proto = st.l3_src = st.l3_dst = ""
     st.ip_proto, st.sport, st.dport = 0, None, None

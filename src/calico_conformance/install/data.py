@@ -39,8 +39,11 @@ def raw() -> dict:
         return yaml.safe_load(f)
 
 
-# The IP pool encapsulations the installer sets in the Installation (spec.calicoNetwork.ipPools).
-ENCAPSULATIONS = ("VXLAN", "VXLANCrossSubnet")
+# The IP pool encapsulations the installer sets in the Installation (spec.calicoNetwork.ipPools),
+# every one the operator's Installation CRD accepts: eBPF mode forwards NodePort traffic in its own
+# VXLAN whatever the pool uses (docs/upstream-truths.md, nodeport-any-pool); the document only
+# recommends VXLAN over IPIP for an overlay (SUP-ENCAP-IPIP says so).
+ENCAPSULATIONS = ("VXLAN", "VXLANCrossSubnet", "IPIP", "IPIPCrossSubnet", "None")
 
 
 def defaults() -> dict:

@@ -29,7 +29,8 @@ OPTIONS: tuple[tuple[tuple[str, ...], dict], ...] = (
     (("--pod-cidr",), dict(action="append", default=None, metavar="CIDR",
                            help="IP pool CIDR, repeat for dual stack (default: 192.168.0.0/16)")),
     (("--encapsulation",), dict(default=None, choices=list(data.ENCAPSULATIONS),
-                                help="the IP pool's encapsulation (default: VXLAN)")),
+                                help="the IP pool's encapsulation (default: VXLAN, which the document recommends; "
+                                     "NodePort traffic is forwarded in felix's own VXLAN whatever the pool uses)")),
     (("--bottlerocket",), dict(action="store_true", default=None,
                                help="EKS nodes run Bottlerocket (default: detected from the nodes)")),
     (("--registry",), dict(default=None, metavar="REGISTRY",

@@ -39,8 +39,14 @@ class InstallOptions:
         self.pool_cidrs = tuple(self.pool_cidrs or (d["pod_cidr"],))
         self.encapsulation = self.encapsulation or d["encapsulation"]
         if self.encapsulation not in data.ENCAPSULATIONS:
-            raise UsageError(f"--encapsulation {self.encapsulation}: eBPF mode forwards NodePort traffic over "
-                             "VXLAN; choose VXLAN or VXLANCrossSubnet (IPIP is not supported with IPv6)")
+            raise UsageError(f"--encapsulation {self.encapsulation}: not an IP pool encapsulation; choose one of "
+                             f"{', '.join(data.ENCAPSULATIONS)}")
+        v6 = [c for c in self.pool_cidrs if ":" in c]
+        if v6 and self.encapsulation.startswith("IPIP"):
+            # doc v3.29, IPv6 limitations: "IPIP is not supported (Calico iptables does not support it
+            # either)." (SUP-IPV6-IPIP)
+            raise UsageError(f"--encapsulation {self.encapsulation}: IPIP is not supported for IPv6 pools "
+                             f"({v6[0]}); use VXLAN (recommended) or None")
         if self.configmap_wait_s is None:
             self.configmap_wait_s = float(d["configmap_propagation_wait_s"])
         if self.timeout_s is None:

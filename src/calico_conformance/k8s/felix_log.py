@@ -20,7 +20,7 @@ _FALLBACK_WORDS = " ".join(FELIX_BPF_UNSUPPORTED_LOG.split())
 @dataclass(frozen=True)
 class BpfLogState:
     started: str | None = None     # the line that says felix started the BPF dataplane
-    fallback: str | None = None    # the line that says it fell back (with its reason, v3.29+)
+    fallback: str | None = None    # the line that says it fell back (with its reason, v3.28.0+)
 
     @property
     def judged(self) -> bool:
@@ -39,6 +39,6 @@ def bpf_state(text: str) -> BpfLogState:
 
 
 def reason(line: str) -> str:
-    """The reason felix gave for the fallback (`` error=...``, v3.29+), or ''."""
+    """The reason felix gave for the fallback (`` error=...``, v3.28.0+), or ''."""
     _, sep, rest = line.partition(" error=")
     return rest.strip().strip('"') if sep else ""

@@ -149,7 +149,8 @@ class Lab:
             if not profile.real_kube_proxy:
                 for tool, dump in (("iptables-restore", kubeproxy.iptables_state(topo, profile.kube_proxy_rules, node)),
                                    ("ip6tables-restore", kubeproxy.ip6tables_state(
-                                       profile.kube_proxy_rules, felix_ipv6=profile.felix.ipv6_support))):
+                                       profile.kube_proxy_rules6 or profile.kube_proxy_rules,
+                                       felix_ipv6=profile.felix.ipv6_support))):
                     if dump:
                         _run(["ip", "netns", "exec", node.netns, tool], input=dump,
                              what=f"loading kube-proxy's {tool.split('-')[0]} chains on {node.name}")
@@ -177,7 +178,7 @@ class Lab:
             lines = [f"fdb append {peer.vtep_mac} dev {rules.TUNNEL_DEV} dst {peer.address}"
                      for peer in self.topo.nodes if peer.index != node.index]
             if self.profile.forward == "bpf-tunnel":
-                lines += rules.np_fdb(self.topo, node)
+                lines += rules.np_fdb(self.topo, self.profile, node)
                 for key, value in rules.np_tunnel_sysctls(self.profile, node, self.topo):
                     netns.write_sysctl(node.netns, key, value)
             _run(["bridge", "-n", node.netns, "-batch", "-"], input="\n".join(lines) + "\n",

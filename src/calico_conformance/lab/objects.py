@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from calico_conformance.lab import ipv6
 from calico_conformance.lab.felixlog import kernel_of
-from calico_conformance.lab.profiles import Profile
+from calico_conformance.lab.profiles import Profile, node_settings
+from calico_conformance.lab.rules import calico_address
 from calico_conformance.lab.topology import Topology
 from calico_conformance.support.kinds import qualify
 from calico_conformance.support.snapshot import load_snapshot
@@ -26,7 +27,7 @@ def _node(topo: Topology, node, host: tuple[str, str, str], profile: Profile) ->
         "apiVersion": "v1", "kind": "Node",
         "metadata": {"name": node.name, "labels": labels,
                      "annotations": {"kubeadm.alpha.kubernetes.io/cri-socket": "unix:///run/containerd/containerd.sock",
-                                     "projectcalico.org/IPv4Address": f"{node.address}/24",
+                                     "projectcalico.org/IPv4Address": f"{calico_address(profile, node)[0]}/24",
                                      "projectcalico.org/IPv4VXLANTunnelAddr": node.tunnel_ip}},
         "spec": {"podCIDR": node.pod_cidr,
                  "podCIDRs": [node.pod_cidr] + ([ipv6.pod_cidr(node)] if dual_stack else [])},
@@ -42,17 +43,19 @@ def _node(topo: Topology, node, host: tuple[str, str, str], profile: Profile) ->
 def lab_objects(topo: Topology, profile: Profile, host: tuple[str, str, str]) -> list[dict]:
     felix = profile.felix
     objs = [_node(topo, n, host, profile) for n in topo.nodes]
-    pools = [{"cidr": "10.244.0.0/16", "encapsulation": "VXLAN", "natOutgoing": "Enabled"}]
+    encap = profile.pool_encapsulation
+    pools = [{"cidr": "10.244.0.0/16", "encapsulation": encap, "natOutgoing": "Enabled"}]
     if profile.ipv6:
         pools.append({"cidr": "fd00:244::/48", "encapsulation": "VXLAN", "natOutgoing": "Enabled"})
-    objs.append({
-        "apiVersion": "crd.projectcalico.org/v1", "kind": "FelixConfiguration",
-        "metadata": {"name": "default"},
-        "spec": {"bpfEnabled": bool(felix.bpf_enabled),
-                 "bpfExternalServiceMode": felix.external_service_mode,
-                 "bpfKubeProxyIptablesCleanupEnabled": felix.kube_proxy_iptables_cleanup,
-                 "vxlanPort": felix.vxlan_port, "vxlanVNI": felix.vxlan_vni,
-                 "ipv6Support": felix.ipv6_support, "nftablesMode": felix.nftables_mode}})
+    for name, settings in (("default", felix), *((f"node.{n}", s) for n, s in node_settings(profile, topo))):
+        objs.append({
+            "apiVersion": "crd.projectcalico.org/v1", "kind": "FelixConfiguration",
+            "metadata": {"name": name},
+            "spec": {"bpfEnabled": bool(settings.bpf_enabled),
+                     "bpfExternalServiceMode": settings.external_service_mode,
+                     "bpfKubeProxyIptablesCleanupEnabled": settings.kube_proxy_iptables_cleanup,
+                     "vxlanPort": settings.vxlan_port, "vxlanVNI": settings.vxlan_vni,
+                     "ipv6Support": settings.ipv6_support, "nftablesMode": settings.nftables_mode}})
     objs.append({
         "apiVersion": "operator.tigera.io/v1", "kind": "Installation", "metadata": {"name": "default"},
         "spec": {"variant": "Calico", "calicoNetwork": {
@@ -61,7 +64,8 @@ def lab_objects(topo: Topology, profile: Profile, host: tuple[str, str, str]) ->
     objs.append({
         "apiVersion": "crd.projectcalico.org/v1", "kind": "IPPool",
         "metadata": {"name": "default-ipv4-ippool"},
-        "spec": {"cidr": "10.244.0.0/16", "vxlanMode": "Always", "ipipMode": "Never", "natOutgoing": True}})
+        "spec": {"cidr": "10.244.0.0/16", "vxlanMode": "Always" if encap == "VXLAN" else "Never",
+                 "ipipMode": "Always" if encap == "IPIP" else "Never", "natOutgoing": True}})
     if profile.ipv6:
         objs.append({
             "apiVersion": "crd.projectcalico.org/v1", "kind": "IPPool",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from calico_conformance.lab.topology import Topology
 from calico_conformance.vocabulary.errors import UsageError
 from calico_conformance.vocabulary.facts import FelixSettings
 
@@ -34,6 +35,14 @@ class Profile:
     # for VXLAN). The fabric between the nodes always carries FABRIC_MTU: a defect gives the
     # nodes jumbo frames it cannot carry
     uplink_mtu: int = FABRIC_MTU
+    # The IP pool's encapsulation (VXLAN, IPIP, None): it sets the pod's MTU; NodePort traffic is
+    # forwarded in felix's own VXLAN whatever it is
+    pool_encapsulation: str = "VXLAN"
+    drop_icmp_too_big: bool = False       # the backend's node drops ICMP "fragmentation needed" to the pod
+    # Nodes with a second NIC (eth1) on a node-to-node network, where Calico's node address lives
+    # (projectcalico.org/IPv4Address): the client reaches the InternalIP on eth0, felix's FIB
+    # lookup sends the NodePort tunnel out of eth1
+    second_nic: bool = False
     # externalTrafficPolicy: Local served as Kubernetes and felix mean it (only by a node with a
     # local backend; others answer ICMP port unreachable); a defect forwards it as Cluster
     etp_local_ignored: bool = False
@@ -43,6 +52,7 @@ class Profile:
     # none | active (kube-proxy runs) | felix-cleaned (what felix leaves after its clean-up) |
     # leftover (service chains left, unhooked) | half-removed | nft-leftover (nftables mode table)
     kube_proxy_rules: str = "none"
+    kube_proxy_rules6: str | None = None  # kube-proxy's IPv6 state where it differs (None: what the IPv4 one implies)
     ipvs_device: bool = False             # kube-proxy's IPVS dummy device kube-ipvs0 is left
     tagged_vlan_trunk: bool = False       # the fabric delivers node traffic 802.1Q-tagged
     ipv6: bool = False                    # dual-stack: IPv6 fabric, pods and NodePort too
@@ -50,6 +60,9 @@ class Profile:
     # felix's settings: eBPF, and IPv6 support off as the operator and the manifests set it on a
     # cluster without an IPv6 pool (dual-stack profiles turn it on)
     felix: FelixSettings = field(default_factory=lambda: FelixSettings(bpf_enabled=True, ipv6_support=False))
+    # FelixConfiguration node.<name> for one node, by its role ("ingress", "backend"): where
+    # nodes disagree (felix reads node.<name> over default)
+    node_felix: tuple[tuple[str, FelixSettings], ...] = ()
     linux_dataplane: str = "BPF"          # Installation spec.calicoNetwork.linuxDataplane
     breaks: tuple[str, ...] = ()
     # real kube-proxy v1.30 on every node against a real API server, in place of the emulated
@@ -74,6 +87,17 @@ PROFILES: dict[str, Profile] = {p.name: p for p in [
                                                   dsr_optout_cidrs=("172.31.0.0/24",)),
             summary="eBPF DSR, but the client's range is in bpfDSROptoutCIDRs: felix gives it the "
                     "Tunnel return path by design, and the DSR check says so [truth: dsr-optout]"),
+    replace(_TUNNEL, name="ebpf-ipip-pool", pool_encapsulation="IPIP",
+            summary="eBPF tunnel with an IPIP pool: pods get the host MTU less 20, NodePort traffic still goes "
+                    "in felix's own VXLAN (vxlanMTU), whose too-big answer makes full-size replies fit "
+                    "[truth: nodeport-any-pool]"),
+    replace(_TUNNEL, name="ebpf-no-encap-pool", pool_encapsulation="None",
+            summary="eBPF tunnel with an unencapsulated pool: pods get the host MTU, NodePort traffic still goes "
+                    "in felix's own VXLAN [truth: nodeport-any-pool]"),
+    replace(_TUNNEL, name="ebpf-two-nics", second_nic=True,
+            summary="eBPF tunnel on nodes with two NICs: clients reach the InternalIP on eth0, Calico's node "
+                    "address is on eth1, so the NodePort tunnel leaves and arrives on eth1, where felix's FIB "
+                    "lookup sends it [truth: nodeport-fib-egress]"),
     Profile(name="ebpf-after-kube-proxy", kube_proxy_rules="felix-cleaned",
             summary="eBPF tunnel after the switch-over: kube-proxy was stopped and felix cleaned up "
                     "its rules, leaving what real felix leaves (KUBE-MARK-*, KUBE-POSTROUTING, "
@@ -114,6 +138,11 @@ PROFILES: dict[str, Profile] = {p.name: p for p in [
                     "- 50) leaves room for VXLAN on the node, not on the wire, so full-size replies, "
                     "encapsulated back to the ingress node, are dropped by the fabric with no ICMP "
                     "error [truth: nodeport-mtu]"),
+    replace(_TUNNEL, name="defect-mtu-icmp-blocked", pool_encapsulation="IPIP", drop_icmp_too_big=True,
+            breaks=("EBPF-NODEPORT-MTU",),
+            summary="an IPIP pool (pods at the host MTU less 20, larger than felix's NodePort tunnel takes) on "
+                    "nodes whose firewall drops ICMP 'fragmentation needed' to the pods: full-size replies "
+                    "never shrink, and are lost [truth: nodeport-mtu]"),
     replace(_TUNNEL, name="defect-etp-local-ignored", etp_local_ignored=True,
             breaks=("EBPF-ETP-LOCAL",),
             summary="the externalTrafficPolicy: Local Service is forwarded like a Cluster one: a node "
@@ -137,6 +166,14 @@ PROFILES: dict[str, Profile] = {p.name: p for p in [
             summary="the ingress node DNATs NodePort traffic to the pod and routes it through "
                     "vxlan.calico (VNI 4096), kube-proxy's path, not felix's NodePort tunnel "
                     "[truth: nodeport-inner-not-dnated]"),
+    Profile(name="ebpf-dsr-backend-only", service_mode="dsr",
+            node_felix=(("backend", replace(_BPF, external_service_mode="DSR")),),
+            summary="eBPF, DSR configured only for the backend's node (FelixConfiguration node.<name>), Tunnel "
+                    "elsewhere: the backend's node decides, so replies leave it directly [truth: dsr-reply]"),
+    Profile(name="ebpf-dsr-ingress-only",
+            node_felix=(("ingress", replace(_BPF, external_service_mode="DSR")),),
+            summary="eBPF, DSR configured only for the ingress node, Tunnel on the backend's: the backend's node "
+                    "decides, so replies come back through the tunnel, as real felix does [truth: dsr-reply]"),
     replace(_TUNNEL, name="defect-dsr-via-ingress", felix=replace(_BPF, external_service_mode="DSR"),
             breaks=("EBPF-DSR-DIRECT-RETURN",),
             summary="Felix says DSR, but replies still return through the ingress node [truth: dsr-reply]"),
@@ -148,6 +185,15 @@ PROFILES: dict[str, Profile] = {p.name: p for p in [
             breaks=("EBPF-NO-KUBE-PROXY",),
             summary="eBPF tunnel, but the clean-up stopped half-way: KUBE-SVC-*/KUBE-SEP-* chains "
                     "remain beside what felix leaves [truth: kube-proxy-chains-removed]"),
+    replace(_TUNNEL, name="defect-kube-proxy-ipv6-left", kube_proxy_rules="felix-cleaned", kube_proxy_rules6="active",
+            felix=replace(_BPF, ipv6_support=True), breaks=("EBPF-NO-KUBE-PROXY",),
+            summary="felix's IPv6 support is on, so it should have cleaned kube-proxy's IPv6 chains too, but "
+                    "KUBE-SERVICES and the rest are still hooked in ip6tables [truth: kube-proxy-ipv6-follows-ipv6support]"),
+    replace(_TUNNEL, name="defect-kube-proxy-nftables-mode", kube_proxy_rules="active",
+            felix=replace(_BPF, nftables_mode="Enabled"), breaks=("EBPF-NO-KUBE-PROXY",),
+            summary="after the switch-over with felix in nftables mode (NFTablesMode: Enabled): kube-proxy's "
+                    "chains all stay, as felix v3.29 and v3.30 leave them (v3.31 cleans them) "
+                    "[truth: kube-proxy-nftables-mode]"),
     replace(_TUNNEL, name="defect-kube-proxy-nft", kube_proxy_rules="nft-leftover",
             breaks=("EBPF-NO-KUBE-PROXY",),
             summary="eBPF tunnel, but nftables-mode kube-proxy's `kube-proxy` table is left "
@@ -169,6 +215,13 @@ PROFILES: dict[str, Profile] = {p.name: p for p in [
 ]}
 
 DEFAULT_PROFILE = "ebpf-tunnel"
+
+
+def node_settings(profile: Profile, topo: Topology) -> tuple[tuple[str, FelixSettings], ...]:
+    """The profile's per-node Felix settings, by node name."""
+    roles = {"ingress": topo.ingress.name, "backend": topo.backend_node.name}
+    return tuple((roles[role], replace(settings, external_service_mode_source=f"FelixConfiguration node.{roles[role]}"))
+                 for role, settings in profile.node_felix)
 
 
 def get(name: str) -> Profile:

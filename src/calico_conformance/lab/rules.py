@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from calico_conformance.lab.profiles import Profile
 from calico_conformance.lab.topology import CLIENT_IP, NP_TUNNEL_DEV, POD_GATEWAY, LabNode, Topology, np_tunnel_mac
-from calico_conformance.upstream import BPF_NODEPORT_VNI, VXLAN_MTU_OVERHEAD
+from calico_conformance.upstream import BPF_NODEPORT_VNI, POD_MTU_OVERHEAD
 
 CALI_MAC = "ee:ee:ee:ee:ee:ee"       # Calico's host-side MAC on every cali* interface
 TUNNEL_DEV = "vxlan.calico"
@@ -21,8 +21,9 @@ NP_TABLE = 200
 
 def pod_mtu(profile: Profile) -> int:
     """The backend pod's MTU as Calico's CNI plugin sets it from felix's: the host interface's
-    less VXLAN's overhead (upstream.VXLAN_MTU_OVERHEAD)."""
-    return profile.uplink_mtu - VXLAN_MTU_OVERHEAD
+    less the pool's encapsulation overhead (upstream.POD_MTU_OVERHEAD); felix's NodePort tunnel
+    keeps vxlanMTU whatever the pool."""
+    return profile.uplink_mtu - POD_MTU_OVERHEAD[profile.pool_encapsulation]
 
 
 def wire_vxlan(topo: Topology, profile: Profile) -> tuple[int, int]:
@@ -55,6 +56,11 @@ def fabric_batch(topo: Topology, profile: Profile) -> str:
         mtu = "" if name == "client" else f" mtu {profile.uplink_mtu}"
         lines += [f"link add p-{name} type veth peer name eth0 netns {netns} address {mac}{mtu}",
                   f"link set p-{name} master br0", f"link set p-{name} up"]
+    if profile.second_nic:
+        lines += ["link add br1 type bridge", "link set br1 up"]
+        for n in topo.nodes:
+            lines += [f"link add p2-{n.name} type veth peer name eth1 netns {n.netns} address {n.uplink2_mac}",
+                      f"link set p2-{n.name} master br1", f"link set p2-{n.name} up"]
     if profile.tagged_vlan_trunk:
         node = topo.backend_node
         lines += [f"link add trunk-{node.name} type veth peer name eth1 netns {node.netns}",
@@ -81,6 +87,10 @@ def node_batch(topo: Topology, profile: Profile, node: LabNode) -> str:
     port, vni = overlay_vxlan(topo, profile)
     lines = ["link set lo up", f"addr add {node.address}/24 dev eth0", "link set eth0 up"]
     lines += _neighbours(topo, node.address)
+    if profile.second_nic:
+        lines += [f"addr add {node.address2}/24 dev eth1", "link set eth1 up"]
+        lines += [f"neigh replace {peer.address2} lladdr {peer.uplink2_mac} dev eth1 nud permanent"
+                  for peer in topo.nodes if peer.index != node.index]
     if profile.ipvs_device:
         # IPVS-mode kube-proxy leaves a dummy device; this kernel may lack the dummy driver, and
         # only the name matters to what felix does and what the check reads: an empty bridge.
@@ -96,8 +106,9 @@ def node_batch(topo: Topology, profile: Profile, node: LabNode) -> str:
         # IPv4 VXLAN sends UDP checksum 0 unless asked (upstream.BPF_NODEPORT_UDP_CHECKSUM). Bound
         # to eth0 its MTU is eth0's less 50, and a longer DF packet gets ICMP "fragmentation
         # needed", as felix's tunnel MTU check answers (upstream-truths row nodeport-mtu).
-        lines += [f"link add {NP_TUNNEL_DEV} type vxlan id {np_vni} dstport {np_port} local {node.address} "
-                  f"dev eth0 nolearning noudpcsum",
+        address, device = calico_address(profile, node)
+        lines += [f"link add {NP_TUNNEL_DEV} type vxlan id {np_vni} dstport {np_port} local {address} "
+                  f"dev {device} nolearning noudpcsum",
                   f"link set {NP_TUNNEL_DEV} address {np_tunnel_mac(node)}",
                   f"link set {NP_TUNNEL_DEV} up"]
     for peer in topo.nodes:
@@ -145,10 +156,16 @@ def np_tunnel_sysctls(profile: Profile, node: LabNode, topo: Topology) -> tuple[
             (f"net/ipv4/conf/{NP_TUNNEL_DEV}/rp_filter", "1" if strict else "0"))
 
 
-def np_fdb(topo: Topology, node: LabNode) -> list[str]:
-    """Where the NodePort tunnel sends each peer's frames: the peer node's address (upstream:
-    the outer destination is the backend node's own address, never a tunnel address)."""
-    return [f"fdb append {np_tunnel_mac(peer)} dev {NP_TUNNEL_DEV} dst {peer.address}"
+def calico_address(profile: Profile, node: LabNode) -> tuple[str, str]:
+    """(address, device) of the node as Calico knows it (projectcalico.org/IPv4Address), between
+    whose instances felix's NodePort tunnel runs: the InternalIP on eth0, or the second NIC's."""
+    return (node.address2, "eth1") if profile.second_nic else (node.address, "eth0")
+
+
+def np_fdb(topo: Topology, profile: Profile, node: LabNode) -> list[str]:
+    """Where the NodePort tunnel sends each peer's frames: the peer node's Calico address
+    (upstream: the outer destination is the backend node's own address, never a tunnel address)."""
+    return [f"fdb append {np_tunnel_mac(peer)} dev {NP_TUNNEL_DEV} dst {calico_address(profile, peer)[0]}"
             for peer in topo.nodes if peer.index != node.index]
 
 
@@ -244,11 +261,16 @@ def node_nft(topo: Topology, profile: Profile, node: LabNode) -> str:
         only = f"ip saddr {profile.snat_sources} " if profile.snat_sources else ""
         snat.append(f'oifname "{fwd_iface}" {only}snat to {node.tunnel_ip}' if profile.forward == "bpf-tunnel"
                     else f'oifname "{fwd_iface}" {only}ct status dnat masquerade')
+    # a firewall that drops the "fragmentation needed" answer on its way to the pod: the pod never
+    # learns that its full-size packets do not fit the tunnel (a defect)
+    out = ([f'oifname "{backend.host_iface}" icmp type destination-unreachable icmp code frag-needed drop']
+           if profile.drop_icmp_too_big and is_backend_node else [])
     chains = [("raw_pre", "filter", "prerouting", "raw", raw),
               ("mangle_pre", "filter", "prerouting", "mangle", mangle),
               ("nodeport", "nat", "prerouting", "dstnat - 10", dnat),
               ("masq", "nat", "postrouting", "srcnat", snat),
-              ("etp_local", "filter", "input", "filter", local_in)]
+              ("etp_local", "filter", "input", "filter", local_in),
+              ("icmp_out", "filter", "output", "filter", out)]
     return nft_table("ip cclab", chains)
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from calico_conformance.evidence.decode import decode_frames, flows
 from calico_conformance.evidence.pcap import write_point_pcaps
-from calico_conformance.probes.nodeport import pick_ingress
+from calico_conformance.probes.nodeport import pick_ingress, route_iface
 from calico_conformance.targets.base import Node, NodePortService, Target
 from calico_conformance.vocabulary.exchange import HttpExchange
 from calico_conformance.vocabulary.frames import CapturePoint, DecodedFrame
@@ -30,6 +30,7 @@ class EtpLocalObservation:
     frames: dict[CapturePoint, list[DecodedFrame]]
     pcaps: dict[CapturePoint, Path] = field(default_factory=dict)
     elapsed_s: float = 0.0
+    ingress_tunnel_iface: str = ""        # where the ingress node routes the backend's node (a NIC of its own)
 
     @property
     def port(self) -> int:
@@ -38,6 +39,10 @@ class EtpLocalObservation:
     @property
     def ingress_uplink(self) -> CapturePoint:
         return CapturePoint(self.ingress.name, self.ingress.uplink)
+
+    @property
+    def ingress_tunnel(self) -> CapturePoint:
+        return CapturePoint(self.ingress.name, self.ingress_tunnel_iface or self.ingress.uplink)
 
     @property
     def backend_uplink(self) -> CapturePoint:
@@ -51,8 +56,10 @@ class EtpLocalObservation:
                 and f.tcp.sport == exchange.local_port and f.tcp.dport == self.port]
 
     def forwarded(self, exchange: HttpExchange) -> list[DecodedFrame]:
-        """Frames of this connection's SYN leaving the ingress node again (encapsulated or not)."""
-        return [f for f in self.frames.get(self.ingress_uplink, [])
+        """Frames of this connection's SYN leaving the ingress node again (encapsulated or not),
+        on its uplink or where it routes the backend's node."""
+        leaving = [f for p in dict.fromkeys([self.ingress_uplink, self.ingress_tunnel]) for f in self.frames.get(p, [])]
+        return [f for f in leaving
                 if f.direction == "out" and f.tcp is not None and f.tcp.is_syn
                 and f.tcp.sport == exchange.local_port and f.l3_dst != self.client_address]
 
@@ -74,7 +81,9 @@ def probe_etp_local(target: Target, *, count: int = 2, timeout: float = 1.0,
     ingress = pick_ingress(target, service)
     backend_node = target.node(service.backend_node)
     client = target.external_client()
-    points = [CapturePoint(ingress.name, ingress.uplink), CapturePoint(backend_node.name, backend_node.uplink)]
+    tunnel = route_iface(ingress, backend_node.felix_address)
+    points = list(dict.fromkeys([CapturePoint(ingress.name, ingress.uplink), CapturePoint(ingress.name, tunnel),
+                                 CapturePoint(backend_node.name, backend_node.uplink)]))
     capture = target.start_capture(points)
     try:
         local = [client.http_get(backend_node.address, service.local_node_port, timeout=timeout)
@@ -86,4 +95,4 @@ def probe_etp_local(target: Target, *, count: int = 2, timeout: float = 1.0,
     decoded = {p: decode_frames(frames, point=p) for p, frames in raw.items()}
     pcaps = write_point_pcaps(evidence_dir, raw, "-etp-local")
     return EtpLocalObservation(service, client.address, ingress, backend_node, local, remote, decoded, pcaps,
-                               time.perf_counter() - started)
+                               time.perf_counter() - started, ingress_tunnel_iface=tunnel)

@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass, field
 
 from calico_conformance.targets.base import Node
+from calico_conformance.upstream import BPF_DATA_IFACE_PATTERN
 from calico_conformance.vocabulary.errors import ExecutorError
 from calico_conformance.vocabulary.frames import DecodedFrame
 
@@ -73,7 +74,16 @@ def vlan_workable(device: str, parent: str, version: tuple[int, int] | None,
     parent, unless bpfDataIfacePattern takes the VLAN device and leaves its parent out (the
     maintainers' advice in projectcalico/calico#9401)."""
     if version is not None and version >= (3, 30):
-        return "workable from v3.30: felix attaches to the root of the device tree (the VLAN device)"
+        # ... provided felix takes the VLAN device at all: its name must match bpfDataIfacePattern
+        pattern = data_iface_pattern or BPF_DATA_IFACE_PATTERN[(3, 30)]
+        try:
+            taken = re.search(pattern, device)
+        except re.error:
+            return None
+        if taken:
+            return ("workable from v3.30: felix attaches to the root of the device tree (the VLAN device, "
+                    f"which bpfDataIfacePattern {pattern!r} takes)")
+        return None
     if data_iface_pattern:
         try:
             rx = re.compile(data_iface_pattern)

@@ -15,7 +15,7 @@ from pathlib import Path
 from calico_conformance.evidence.decode import decode_frames, flows
 from calico_conformance.evidence.pcap import write_point_pcaps
 from calico_conformance.targets.base import Node, NodePortService, Target
-from calico_conformance.vocabulary.errors import TargetError
+from calico_conformance.vocabulary.errors import ExecutorError, TargetError
 from calico_conformance.vocabulary.exchange import HttpExchange
 from calico_conformance.vocabulary.frames import CapturePoint, DecodedFrame
 from calico_conformance.workloads.synprobe import CraftedSyn
@@ -58,6 +58,11 @@ class NodePortObservation:
     pcaps: dict[CapturePoint, Path] = field(default_factory=dict)
     elapsed_s: float = 0.0
     large: ProbedConnection | None = None    # the large-reply connection (GET /?pad=N)
+    # Where each node sends the other's traffic (the route to its Calico address), which felix's
+    # FIB lookup picks for the tunnel: the uplink on a one-NIC node, another NIC where Calico's
+    # address lives elsewhere (docs/upstream-truths.md, nodeport-fib-egress)
+    ingress_tunnel_iface: str = ""
+    backend_tunnel_iface: str = ""
 
     def point(self, node: Node | str, iface: str) -> CapturePoint:
         return CapturePoint(node if isinstance(node, str) else node.name, iface)
@@ -69,6 +74,16 @@ class NodePortObservation:
     @property
     def backend_uplink(self) -> CapturePoint:
         return self.point(self.backend_node, self.backend_node.uplink)
+
+    @property
+    def ingress_tunnel(self) -> CapturePoint:
+        """Where the ingress node sends the tunnel to the backend's node."""
+        return self.point(self.ingress, self.ingress_tunnel_iface or self.ingress.uplink)
+
+    @property
+    def backend_tunnel(self) -> CapturePoint:
+        """Where the backend's node sends the tunnel back (Tunnel mode replies)."""
+        return self.point(self.backend_node, self.backend_tunnel_iface or self.backend_node.uplink)
 
     @property
     def backend_iface(self) -> CapturePoint:
@@ -132,6 +147,19 @@ def client_on_node(target: Target) -> str | None:
             "from a machine outside the cluster")
 
 
+def route_iface(node: Node, destination: str | None) -> str:
+    """The interface ``node`` routes ``destination`` through (the kernel's FIB, as felix's
+    bpf_fib_lookup asks it), or the node's uplink where that cannot be read."""
+    if not destination:
+        return node.uplink
+    try:
+        result = node.executor.run(["ip", "-o", "route", "get", destination], timeout=20)
+    except ExecutorError:
+        return node.uplink
+    fields = result.stdout.split()
+    return fields[fields.index("dev") + 1] if result.succeeded and "dev" in fields else node.uplink
+
+
 def pick_ingress(target: Target, service: NodePortService) -> Node:
     for node in target.nodes():
         if node.name != service.backend_node:
@@ -154,11 +182,16 @@ def probe_nodeport(target: Target, *, count: int = 3, crafted: int = 1, family: 
     client = target.external_client()
     if family == 6:
         ingress_ip, client_ip, crafted = ingress.address6, client.address6, 0
+        ingress_tunnel = route_iface(ingress, backend_node.felix_address6)
+        backend_tunnel = route_iface(backend_node, ingress.felix_address6)
     else:
         ingress_ip, client_ip = ingress.address, client.address
-    points = [CapturePoint(ingress.name, ingress.uplink),
-              CapturePoint(backend_node.name, backend_node.uplink),
-              CapturePoint(backend_node.name, service.backend_host_iface)]
+        ingress_tunnel = route_iface(ingress, backend_node.felix_address)
+        backend_tunnel = route_iface(backend_node, ingress.felix_address)
+    points = list(dict.fromkeys([CapturePoint(ingress.name, ingress.uplink), CapturePoint(ingress.name, ingress_tunnel),
+                                 CapturePoint(backend_node.name, backend_node.uplink),
+                                 CapturePoint(backend_node.name, backend_tunnel),
+                                 CapturePoint(backend_node.name, service.backend_host_iface)]))
     client_point = getattr(target, "client_capture_point", lambda: None)()
     if client_point:
         points.insert(0, client_point)
@@ -177,7 +210,8 @@ def probe_nodeport(target: Target, *, count: int = 3, crafted: int = 1, family: 
     obs = NodePortObservation(service, client_ip, ingress, backend_node,
                               [ProbedConnection(exchange=x) for x in exchanges]
                               + [ProbedConnection(crafted=syn, isn=syn.isn) for syn in syns], decoded, pcaps,
-                              large=ProbedConnection(exchange=large) if large else None)
+                              large=ProbedConnection(exchange=large) if large else None,
+                              ingress_tunnel_iface=ingress_tunnel, backend_tunnel_iface=backend_tunnel)
     _find_isns(obs)
     obs.elapsed_s = time.perf_counter() - started
     return obs

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from markupsafe import Markup, escape
 
+from calico_conformance.upstream import BPF_NODEPORT_VNI
+
 W, H = 960, 250
 BOX_W, BOX_H, TOP = 150, 60, 95
 XS = {"client": 40, "ingress": 285, "backend": 530, "pod": 775}
@@ -55,17 +57,24 @@ def draw(path: dict) -> Markup:
               _box("ingress", f"ingress {ingress['name']}", ingress["address"]),
               _box("backend", f"backend node {backend['name']}", backend["address"]),
               _box("pod", "backend pod", path["pod"].get("address") or path["pod"].get("iface", ""))]
-    broken = lambda role: bool(hops.get(role, {}).get("broken"))
-    # a request arrow is red when its SYN never arrived; a reply arrow when a point on it broke
-    col = lambda role: RED if role in hops and not hops[role]["syn"] else INK
-    rcol = lambda *roles: RED if any(broken(r) for r in roles) else INK
+    side = lambda role, which: which in hops.get(role, {}).get("broken_side", ())
+    # a request arrow is red when its SYN never arrived or a request expectation broke there;
+    # a reply arrow when a reply expectation broke at a point on it
+    col = lambda role: RED if role in hops and (not hops[role]["syn"] or side(role, "request")) else INK
+    rcol = lambda *roles: RED if any(side(r, "reply") for r in roles) else INK
     # request: client -> ingress (NodePort), ingress -> backend (tunnel), backend -> pod
     gap = lambda a, b: (XS[a] + BOX_W, XS[b])
     x1, x2 = gap("client", "ingress")
     parts.append(_arrow(x1, req_y, x2, req_y, col("ingress"), f"to NodePort :{path['node_port']}", TOP - 8))
     x1, x2 = gap("ingress", "backend")
-    tunnel = "VXLAN tunnel" if path.get("tunnelled") else "NOT encapsulated"
-    parts.append(_arrow(x1, req_y, x2, req_y, RED if not path.get("tunnelled") else col("backend"), tunnel, TOP - 8))
+    vni = path.get("tunnel_vni")
+    if not path.get("tunnelled"):
+        tunnel, colour = "NOT encapsulated", RED
+    elif vni is not None and vni != BPF_NODEPORT_VNI:
+        tunnel, colour = f"overlay VXLAN vni {vni:#x}, not felix's NodePort tunnel", RED
+    else:
+        tunnel, colour = f"felix's NodePort tunnel (VXLAN vni {BPF_NODEPORT_VNI:#x})", col("backend")
+    parts.append(_arrow(x1, req_y, x2, req_y, colour, tunnel, TOP - 8))
     x1, x2 = gap("backend", "pod")
     parts.append(_arrow(x1, req_y, x2, req_y, col("pod"), "to the pod", TOP - 8))
     # reply

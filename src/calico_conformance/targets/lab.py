@@ -17,6 +17,7 @@ from calico_conformance.lab import felixlog, ipv6, profiles
 from calico_conformance.lab.builder import REQUIRED_TOOLS, Lab, LabError, require_root
 from calico_conformance.lab.capture import LabCapture
 from calico_conformance.lab.objects import lab_objects, load_overrides, with_overrides
+from calico_conformance.lab.rules import calico_address
 from calico_conformance.lab.topology import CLIENT_IP, LabSpec, Topology
 from calico_conformance.targets.base import Node, NodePortService, Target
 from calico_conformance.targets.capture import NodeCapture
@@ -152,7 +153,8 @@ class LabTarget(Target):
     @cached_property
     def _nodes(self) -> list[Node]:
         return [Node(name=n.name, address=n.address, executor=NetnsExecutor(n.netns, n.name),
-                     uplink="eth0", address6=ipv6.node_ip(n) if self.profile.ipv6 else None)
+                     uplink="eth0", address6=ipv6.node_ip(n) if self.profile.ipv6 else None,
+                     calico_address=calico_address(self.profile, n)[0])
                 for n in self.topo.nodes]
 
     def nodes(self):
@@ -196,6 +198,7 @@ class LabTarget(Target):
         return ClusterFacts(
             target=self.name, calico_version=None, kubernetes_version="v1.31.0-lab",
             distribution="lab", datastore="kubernetes", felix=self.profile.felix,
+            node_felix=profiles.node_settings(self.profile, self.topo),
             nodes=tuple(NodeFacts(n.name, felixlog.kernel_of(self.profile, n.name, kernel), arch, os_image)
                         for n in self.topo.nodes),
             is_lab=True, lab_profile=self.profile.name)

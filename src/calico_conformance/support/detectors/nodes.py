@@ -8,6 +8,7 @@ from calico_conformance.support.detectors import detector
 from calico_conformance.support.detectors.common import capped
 from calico_conformance.support.inventory import Inventory, Obj
 from calico_conformance.support.observation import Context, Observation
+from calico_conformance.upstream import FELIX_MIN_KERNEL, FELIX_MIN_RHEL_KERNEL
 
 NO_NODES = "no Node objects to look at"
 _ARCH_ALIASES = {"x86_64": "amd64", "aarch64": "arm64"}
@@ -90,7 +91,11 @@ def kernel_too_old(ctx: Context) -> Observation:
         elif ok:
             fine.append(f"{n.name}: {release}")
         else:
-            old.append(f"{n.ref()}: kernel {release} ({os_image or 'unknown OS'}) is older than {minimum}")
+            # The documents' minimum decides; felix's own, lower one is shown beside it.
+            felix_runs = kernel.meets(release, os_image, FELIX_MIN_KERNEL, FELIX_MIN_RHEL_KERNEL)
+            old.append(f"{n.ref()}: kernel {release} ({os_image or 'unknown OS'}) is older than {minimum}"
+                       + (f" (felix itself would start BPF mode on it: its own minimum is {FELIX_MIN_KERNEL}, "
+                          f"{FELIX_MIN_RHEL_KERNEL} on Red Hat)" if felix_runs else ""))
     if old:
         return Observation.present(*capped(old))
     if unreadable:
