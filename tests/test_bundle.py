@@ -114,14 +114,16 @@ def test_compare_shows_what_changed_check_by_check(bundles):
     assert bad.returncode == 1 and (tmp / "b-bundle" / "SUMMARY.md").is_file()
     assert "EBPF-SOURCE-IP" in (tmp / "b-bundle" / "SUMMARY.md").read_text()
     proc = cli("report", "--compare", str(tmp / "a.tar.gz"), str(tmp / "b-bundle"))
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 1, proc.stderr      # a check got worse: the regression gate fails
     out = proc.stdout
     assert "A: " in out and ": conformant" in out and ": not conformant" in out
     assert "lab_profile" in out and "ebpf-tunnel -> defect-snat" in out
     line = next(line for line in out.splitlines() if line.strip().startswith("EBPF-SOURCE-IP"))
-    assert "passed -> failed" in line
+    assert "passed -> failed" in line and "WORSE" in line
+    assert out.strip().splitlines()[-1] == "worse from A to B: EBPF-SOURCE-IP"
     diff = json.loads(cli("report", "--compare", str(tmp / "a.tar.gz"), str(tmp / "b-bundle"), "-o", "json").stdout)
     assert {c["id"]: (c["a"], c["b"]) for c in diff["checks"]}["EBPF-SOURCE-IP"] == ("passed", "failed")
+    assert diff["worse"] == ["EBPF-SOURCE-IP"]
 
 
 def test_compare_of_something_that_is_not_a_bundle_is_one_line(tmp_path):

@@ -95,7 +95,7 @@ def test_profile_gives_exactly_the_expected_verdicts(pytester, profile):
 @needs_root
 def test_an_opted_out_client_is_reported_as_such(pytester):
     result, _ = run_suite(pytester, "--lab-dataplane=ebpf-dsr-optout", "-rs", select="dsr")
-    result.stdout.fnmatch_lines(["*the client 172.31.0.100 is in bpfDSROptoutCIDRs 172.31.0.0/24*"
+    result.stdout.fnmatch_lines(["*the client 172.31.0.100 is in node2's bpfDSROptoutCIDRs 172.31.0.0/24*"
                                  "Tunnel return path by design*"])
 
 
@@ -126,7 +126,7 @@ def test_dsr_is_reported_not_configured_under_tunnel_mode(pytester):
     ("defect-kube-proxy-half-removed", "kube_proxy", ["*KUBE-SEP-CCL4BACKEND0000, KUBE-SVC-CCL4BACKEND0000*"
                                                       "left by design: *KUBE-EXT-CCL4BACKEND0000*"]),
     ("defect-kube-proxy-nft", "kube_proxy", ["*nft table ip kube-proxy*"]),
-    ("defect-kube-proxy-ipvs", "kube_proxy", ["*kube-ipvs0 (IPVS dummy device)*"]),
+    ("defect-kube-proxy-ipvs", "kube_proxy", ["*kube-ipvs0 (IPVS dummy device, which felix never removes)*"]),
     ("defect-tagged-vlan", "vlan", ["*802.1Q vid 100*"]),
     ("defect-ipv6-nodeport", "ipv6", ["*expected workload reports fd00:31::100, saw workload reports no answer*"]),
 ])

@@ -57,10 +57,20 @@ def test_a_defect_makes_the_run_not_conformant_and_its_check_comes_first_with_th
 
 
 @needs_root
-def test_a_run_where_nothing_could_be_checked_is_incomplete(tmp_path):
+def test_a_selection_of_checks_that_could_not_run_is_partial(tmp_path):
     proc, record = run(tmp_path, "-k", "test_dsr")
-    assert proc.returncode == 4 and record["verdict"] == "incomplete" and record["exit_code"] == 4
+    assert proc.returncode == 6 and record["verdict"] == "partial" and record["exit_code"] == 6
     assert outcomes(record) == {"EBPF-DSR-DIRECT-RETURN": "skipped"}
+    assert "EBPF-NODEPORT-VXLAN" in record["left_out"] and record["selection"] == "-k 'test_dsr'"
+
+
+@needs_root
+def test_a_whole_run_whose_checks_could_not_see_is_incomplete(tmp_path):
+    """A client on a node cannot see NodePort forwarding (connect-time load balancing): those
+    checks are not judged, so the run proves nothing either way."""
+    proc, record = run(tmp_path, "--lab-client", "node1")
+    assert proc.returncode == 4 and record["verdict"] == "incomplete" and record["exit_code"] == 4
+    assert "could not be judged" in record["why"] and "EBPF-NODEPORT-VXLAN" in record["why"] + str(record["checks"])
 
 
 @needs_root

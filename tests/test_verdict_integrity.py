@@ -58,7 +58,7 @@ def test_an_interrupted_run_says_interrupted_everywhere(tmp_path, signame, worke
 
 @needs_root
 def test_a_failed_start_never_leaves_an_earlier_conformant_record(tmp_path):
-    proc = run(tmp_path, "-k", "kube_proxy")
+    proc = run(tmp_path)
     assert proc.returncode == 0 and gate_passes(tmp_path) and html_verdict(tmp_path) == "conformant"
     for args in (["--target", "no-such"], ["--lab-nodes", "1"], ["--lab-inject=exit 3"]):
         proc = run(tmp_path, *args)
@@ -72,7 +72,7 @@ def test_a_failed_start_never_leaves_an_earlier_conformant_record(tmp_path):
 
 @needs_root
 def test_ctrl_c_at_start_up_is_interrupted_not_stale(tmp_path):
-    assert run(tmp_path, "-k", "kube_proxy").returncode == 0
+    assert run(tmp_path).returncode == 0
     for workers in ([], ["-n", "2"]):
         # The injector runs while the lab is being built: it sends the run a real SIGINT.
         proc = run(tmp_path, "--lab-inject=kill -INT $PPID; sleep 5", *workers)
@@ -84,7 +84,7 @@ def test_ctrl_c_at_start_up_is_interrupted_not_stale(tmp_path):
 
 @needs_root
 def test_two_runs_cannot_share_one_reports_directory(tmp_path):
-    first = subprocess.Popen([*CLI, "run", "--reports-dir", str(tmp_path), "--lab-inject=sleep 4", "-k", "kube_proxy"],
+    first = subprocess.Popen([*CLI, "run", "--reports-dir", str(tmp_path), "--lab-inject=sleep 4"],
                              cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 20
@@ -105,7 +105,8 @@ def test_two_runs_cannot_share_one_reports_directory(tmp_path):
 def test_exit_code_summary_html_and_junit_agree_with_and_without_xdist(tmp_path):
     for name, args, code, verdict in [("ok", [], 0, "conformant"),
                                       ("defect", ["--lab-dataplane", "defect-snat"], 1, "not conformant"),
-                                      ("skipped", ["-k", "test_dsr"], 4, "incomplete")]:
+                                      ("partial", ["-k", "test_dsr"], 6, "partial"),
+                                      ("blind", ["--lab-client", "node1"], 4, "incomplete")]:
         for workers in ([], ["-n", "2"]):
             reports = tmp_path / f"{name}{len(workers)}"
             proc = run(reports, *args, *workers)

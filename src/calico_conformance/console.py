@@ -50,12 +50,12 @@ class Console:
         return self.config.pluginmanager.get_plugin("terminalreporter")
 
     def pytest_sessionstart(self, session):
-        # The verdict line is the last line and carries the counts: pytest's own closing count
-        # line ("28 passed, 9 skipped in 2.9s") would only repeat it, after it. An interrupted
-        # run's verdict line says by what; pytest's own block would add the line of whatever
-        # code the signal happened to interrupt.
+        # The verdict line, naming the failed checks, is the last line: pytest's own closing
+        # count line ("1 failed, 27 passed ... in 2.9s", which CI log readers look for) is printed
+        # just before it (terminal_summary). An interrupted run's verdict line says by what;
+        # pytest's own block would add the line of whatever code the signal happened to interrupt.
         if self.tr is not None:
-            self.tr.summary_stats = lambda: None
+            self.counts_line, self.tr.summary_stats = self.tr.summary_stats, lambda: None
             self.tr._report_keyboardinterrupt = lambda: None
 
     @pytest.hookimpl(hookwrapper=True)
@@ -120,5 +120,8 @@ def terminal_summary(terminalreporter, config) -> None:
         for label, path in (("report", collector.html), ("summary", collector.path), ("junit", collector.junit)):
             if path is not None and Path(path).exists():
                 tr.write_line(f"{label}: {path}")
+    console = config.pluginmanager.get_plugin("cc-console")
+    if console is not None and getattr(console, "counts_line", None) and _mode(config) == "lines":
+        console.counts_line()
     colour = {"conformant": {"green": True}}.get(rec["verdict"], {"red": True})
     tr.write_line(verdict_line(rec), bold=True, **colour)

@@ -69,6 +69,11 @@ class Profile:
     # chains (calico_conformance.lab.realkubeproxy; needs `calico-conformance lab build`)
     real_kube_proxy: bool = False
 
+    @property
+    def real_components(self) -> tuple[str, ...]:
+        """What `calico-conformance lab build` must have built for this profile (none: emulated)."""
+        return ("kube-apiserver", "kube-proxy") if self.real_kube_proxy else ()
+
 
 _BPF = FelixSettings(bpf_enabled=True, ipv6_support=False)
 _IPTABLES = FelixSettings(bpf_enabled=False, ipv6_support=False)

@@ -58,6 +58,23 @@ def _felix_env_bpf(inv: Inventory) -> bool | None:
     return None
 
 
+@detector("nftables_mode")
+def nftables_mode(ctx: Context) -> Observation:
+    """felix in nftables mode (FelixConfiguration nftablesMode or calico-node FELIX_NFTABLESMODE)."""
+    inv, felix = ctx.inv, felix_default(ctx.inv)
+    found = []
+    if felix is not None and str(felix.get("spec.nftablesMode") or "").lower() == "enabled":
+        found.append(f"{felix.ref()}: nftablesMode Enabled")
+    for obj, c in calico_node_containers(inv):
+        if env(c).get("FELIX_NFTABLESMODE", "").lower() == "enabled":
+            found.append(f"{obj.ref()}: calico-node env FELIX_NFTABLESMODE=Enabled")
+    if found:
+        return Observation.present(*capped(found))
+    if felix is None and not calico_node_containers(inv):
+        return Observation.unknown("no FelixConfiguration default or calico-node DaemonSet to read nftablesMode from")
+    return Observation.absent("felix runs in iptables mode (nftablesMode unset or Disabled)")
+
+
 @detector("mixed_dataplane")
 def mixed_dataplane(ctx: Context) -> Observation:
     inv = ctx.inv
