@@ -12,6 +12,7 @@ import pytest
 
 from calico_conformance import suite_options, targets
 from calico_conformance.atomic import write_atomic
+from calico_conformance.commands import certify
 from calico_conformance.paths import plugin_args, suite_dir
 from calico_conformance.record import placeholder
 from calico_conformance.report.bundle import check_destination, write_bundle
@@ -43,6 +44,8 @@ Common options:
                            Felix settings, suite version and options, SUMMARY.md), secrets removed;
                            a new path, or an earlier bundle to replace
   --quiet                  print only the verdict line
+  --kernel K[,K...]        run inside VMs booted with these kernels (5.10, 6.1, 6.12, a .deb,
+                           a directory), one after another; `calico-conformance certify --help`
   -v                       pytest's own output (one line per test, tracebacks)
   -k EXPR, -n auto, ...    any pytest option (selection, xdist workers, ...)
   --help-all               every option, with pytest's own
@@ -157,6 +160,8 @@ def run(argv: list[str]) -> int:
         return 0
     if "--help-all" in argv:
         return int(pytest.main(["-p", "calico_conformance.plugin", "--help"]))
+    if certify.wants_kernel(argv):      # the same run inside VMs booted with other kernels (commands/certify.py)
+        return certify.run(argv)
     try:
         args, reports, bundle, mode = split_args(argv)
         check_reports_dir(reports)
