@@ -229,14 +229,32 @@ def test_the_initramfs_loads_the_boot_modules_dependencies_first(kernel61):
 def test_a_kernel_given_as_a_deb_or_a_directory_is_the_same_kernel(kernel61, tmp_path):
     store, kernel = kernel61
     deb = store.root / "debs" / PINS["6.1"].deb_name
-    mine = kernels.Store(tmp_path / "cache", say=lambda line: None)
+    mine = kernels.Store(tmp_path / "cache" / "kernels", say=lambda line: None)
     from_deb = mine.prepare(kernels.parse(str(deb))[0])
     assert (from_deb.release, from_deb.package, from_deb.version) == (kernel.release, kernel.package, kernel.version)
     assert from_deb.sha256 == PINS["6.1"].sha256 and from_deb.source == f"file {deb}"
     from_dir = mine.prepare(kernels.parse(from_deb.tree)[0])
     assert from_dir.release == kernel.release and from_dir.tree == from_deb.tree and from_dir.pvh
-    assert mine.prune()
+    pruned = cli("certify", "--prune", env={"CC_CACHE_DIR": str(tmp_path / "cache")})
+    assert pruned.returncode == 0 and re.search(r"MiB freed$", pruned.stdout.strip()), pruned.stdout + pruned.stderr
     assert not [p for p in mine.root.iterdir() if p.name != "runs" and p.is_dir()]
+
+
+def test_a_kernel_that_cannot_mount_the_hosts_root_is_refused_before_qemu_starts(kernel61, tmp_path):
+    _, kernel = kernel61
+    tree = tmp_path / "no9p"
+    (tree / "boot").mkdir(parents=True)
+    (tree / "lib" / "modules").mkdir(parents=True)
+    (tree / "lib" / "modules" / kernel.release).symlink_to(Path(kernel.tree) / kernel.modules)
+    (tree / "boot" / f"vmlinuz-{kernel.release}").symlink_to(Path(kernel.tree) / "boot" / f"vmlinuz-{kernel.release}")
+    config = (Path(kernel.tree) / "boot" / f"config-{kernel.release}").read_text()
+    (tree / "boot" / f"config-{kernel.release}").write_text(config.replace("CONFIG_9P_FS=m", "# CONFIG_9P_FS is not set"))
+    cache = tmp_path / "cache"
+    proc = cli("run", "--kernel", str(tree), "--reports-dir", str(tmp_path / "r"), env={"CC_CACHE_DIR": str(cache)})
+    assert "cannot boot with the host's root: CONFIG_9P_FS not set" in one_error_line(proc)
+    assert "booting" not in proc.stdout and not run_dirs(cache / "kernels" / "runs")
+    rec = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert rec["exit_code"] == 2 and "could not be booted" in rec["why"]
 
 
 # ---- real guests -------------------------------------------------------------------------------

@@ -337,6 +337,8 @@ def _bundle(plan: Plan, doc: dict, single: bool) -> None:
 def _verdict_line(doc: dict, single: bool, reports: Path) -> None:
     if single and doc["runs"]:
         r = doc["runs"][0]
+        if r["exit_code"] == exitcodes.USAGE:
+            return          # the one error line said why
         print(f"calico-conformance: verdict: {r['verdict'].upper()} on kernel {r.get('release') or r['kernel']} "
               f"({(doc['accel'] or '').upper()}) - {r['why']} (exit {doc['exit_code']})", flush=True)
         return
