@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """How fast and how big the reference lab is, measured against the project's goals.
 
-    .venv/bin/python scripts/benchmark.py [--quick] [--json FILE]
+    .venv/bin/python scripts/benchmark.py [--quick] [--json FILE] [--vm | --vm-only] [--vm-kernels 5.10,6.1,6.12]
 
 Goals (developer guide): the whole lab suite under 10 s on 2 cores; lab bring-up under 1 s; a
 probed connection under 10 ms median; under 500 MB of memory for a lab run. Also measured: the
 selftest (every lab profile, one process), -n 2 against -n 0, and where one run's time goes
-(cProfile).
+(cProfile). With --vm (or --vm-only): the suite inside a guest per kernel (`run --kernel K`): boot
+to the suite's start, the suite in the guest against the same suite on the host, and the whole
+certification of one kernel against its goal (under 2 minutes), under KVM where it works, else TCG.
 
 This script prints figures and ratios (measured / goal) and exits 0 whatever they are: speed is
 measured here, never asserted in timed tests, which would flake on a busy machine. It needs root
@@ -43,8 +45,10 @@ from calico_conformance.lab import profiles, sweeper  # noqa: E402
 from calico_conformance.lab.topology import PREFIX, LabSpec  # noqa: E402
 from calico_conformance.probes.nodeport import pick_ingress, probe_nodeport  # noqa: E402
 from calico_conformance.targets.lab import LabTarget  # noqa: E402
+from calico_conformance.vm import host as vm_host  # noqa: E402
 
 GOALS = {"suite_s": 10.0, "bringup_s": 1.0, "connection_s": 0.010, "memory_mb": 500.0}
+VM_GOAL_S = 120.0                   # one kernel's emulated-lab certification in a guest (docs/kernels.md)
 BATCH_SIZES = (0, 1, 3, 10, 30)     # 0: the batch's fixed cost alone (captures, no connection)
 DEFAULT_BATCH = 3                   # the suite's --probe-connections default
 
@@ -582,6 +586,54 @@ def bench_selftest(quick: bool, figs: Figures) -> None:
                                 "ok": doc["ok"]}
 
 
+# ---- 6. the suite in a guest per kernel (--vm) ----------------------------------------------------
+
+def bench_vm(kernels: list[str], figs: Figures, scratch: Path) -> None:
+    """`calico-conformance run --kernel K` per kernel (cached after its first run: the first one
+    also downloads and unpacks it, which `prepare` shows), and the same suite on the host."""
+    accel = vm_host.accelerator()
+    section(f"6. The suite in a guest, one kernel at a time: `run --kernel K` ({accel.label}"
+            + ("" if accel.name == "kvm" else f": {accel.why}") + ")")
+    host_run = figs.metrics.get("suite_s", {}).get("value") or run_suite([], scratch / "vm-host").wall_s
+    rows = []
+    for kernel in kernels:
+        reports = scratch / f"vm-{kernel}"
+        started = time.perf_counter()
+        # Own session: a Ctrl-C reaches us alone, and stop_suite hands the run one SIGINT (it stops its guest).
+        proc = subprocess.Popen([*cli(), "run", "--kernel", kernel, "--quiet", "--reports-dir", str(reports)],
+                                cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)
+        try:
+            out, err = proc.communicate(timeout=1800)
+        except BaseException:
+            stop_suite(proc)
+            raise
+        wall = time.perf_counter() - started
+        try:
+            rec = json.loads((reports / "summary.json").read_text())
+        except (OSError, ValueError):
+            rec = {}
+        vm = rec.get("vm") or {}
+        if proc.returncode != 0 or not vm.get("suite_s"):
+            print(f"  warning: kernel {kernel}: exit {proc.returncode}: {(err or out).strip()[-300:]}")
+        if not vm.get("suite_s"):
+            continue
+        key = kernel.replace(".", "_")
+        rows.append([kernel, vm.get("release", "?"), show(vm["prepare_s"], "s"), show(vm["boot_s"], "s"),
+                     show(vm["suite_s"], "s"), f"{vm['suite_s'] / host_run:.0f}x", show(vm["total_s"], "s"),
+                     show(wall, "s"), f"{vm['qemu_max_rss_mb']:.0f} MB", rec.get("verdict", "?")])
+        figs.add(f"vm_{key}_boot_s", f"kernel {kernel}: qemu start to the suite's start", vm["boot_s"], "s")
+        figs.add(f"vm_{key}_suite_s", f"kernel {kernel}: the suite in the guest", vm["suite_s"], "s")
+        figs.add(f"vm_{key}_run_s", f"kernel {kernel}: `run --kernel {kernel}`, whole (cached kernel)", wall, "s",
+                 VM_GOAL_S)
+        figs.details[f"vm_{key}"] = {**vm, "wall_s": wall, "exit": proc.returncode, "verdict": rec.get("verdict")}
+    table(["kernel", "release", "prepare", "boot", "suite in guest", "vs host", "qemu total", "whole run",
+           "qemu max RSS", "verdict"], rows)
+    print(f"  the same suite on the host: {show(host_run, 's')} (`calico-conformance run`, wall); accelerator "
+          f"{accel.label}, {os.cpu_count()} host CPUs")
+    figs.details["vm_host_suite_s"] = host_run
+
+
 # ---- summary --------------------------------------------------------------------------------
 
 def summary(figs: Figures) -> None:
@@ -614,6 +666,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer repetitions (CI smoke run, ~15 s)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the figures as JSON")
+    parser.add_argument("--vm", action="store_true", help="also the suite in a guest per kernel (minutes each)")
+    parser.add_argument("--vm-only", action="store_true", help="only the suite in a guest per kernel")
+    parser.add_argument("--vm-kernels", default="5.10,6.1,6.12", metavar="K,K",
+                        help="the kernels of --vm (default: 5.10,6.1,6.12)")
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         print("benchmark.py: the reference lab needs root (network namespaces, veth, VXLAN); run as root",
@@ -630,17 +686,20 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with tempfile.TemporaryDirectory(prefix="cc-bench-") as tmp:
             scratch = Path(tmp)
-            bench_lab_cycles(reps, figs)
-            bench_profiles(reps, figs)
-            with running_lab() as target:
-                bench_connections(target, reps, figs)
-                bench_batches(target, reps, figs, scratch)
-                raw = bench_phases(target, reps, figs, scratch)
-            bench_decode(raw, reps, figs, scratch)
-            bench_suite(reps, figs, scratch)
-            bench_imports(reps, figs, scratch)
-            bench_profile_run(figs, scratch)
-            bench_selftest(args.quick, figs)
+            if not args.vm_only:
+                bench_lab_cycles(reps, figs)
+                bench_profiles(reps, figs)
+                with running_lab() as target:
+                    bench_connections(target, reps, figs)
+                    bench_batches(target, reps, figs, scratch)
+                    raw = bench_phases(target, reps, figs, scratch)
+                bench_decode(raw, reps, figs, scratch)
+                bench_suite(reps, figs, scratch)
+                bench_imports(reps, figs, scratch)
+                bench_profile_run(figs, scratch)
+                bench_selftest(args.quick, figs)
+            if args.vm or args.vm_only:
+                bench_vm([k.strip() for k in args.vm_kernels.split(",") if k.strip()], figs, scratch)
     except KeyboardInterrupt:
         print("\nbenchmark.py: interrupted; labs torn down", file=sys.stderr)
         return 130

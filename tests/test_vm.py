@@ -301,6 +301,18 @@ def test_a_hung_guest_is_stopped_at_the_timeout(kernel61, tmp_path):
 
 
 @needs_vm
+def test_a_guest_that_does_not_boot_in_time_is_booted_once_more_then_reported(kernel61, tmp_path):
+    store, kernel = kernel61
+    said = []
+    outcome = guest.run(kernel, initramfs.build(kernel), ["true"], runs=store.runs, cwd=tmp_path, say=said.append,
+                        settings=tcg_settings(timeout_s=60, boot_timeout_s=1))
+    assert outcome.status == "no boot" and outcome.boots == 2 and not outcome.started
+    assert outcome.why.startswith("the guest did not start its command within 1 s (console: ")
+    assert sum("booting it once more" in line for line in said) == 1, said
+    assert not run_dirs(store.runs, os.getpid()) and not qemu_of(store.runs)
+
+
+@needs_vm
 def test_a_guest_whose_kernel_panics_says_so_and_ends(kernel61, tmp_path):
     store, kernel = kernel61
     outcome = guest.run(kernel, initramfs.build(kernel), ["sh", "-c", "echo c > /proc/sysrq-trigger; sleep 60"],

@@ -10,6 +10,7 @@ matrix, the worst of them."""
 from __future__ import annotations
 
 import datetime
+import importlib.util
 import io
 import json
 import re
@@ -21,8 +22,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from calico_conformance import record
+from calico_conformance import paths, record
 from calico_conformance.atomic import write_atomic
+from calico_conformance.executor import run_local
 from calico_conformance.realk8s import cache
 from calico_conformance.report.bundle import ARCHIVES, write_bundle
 from calico_conformance.reports_dir import clear_reports
@@ -79,13 +81,20 @@ def run_kernels(plan: Plan) -> int:
     started = _now()
     single = len(plan.kernels) == 1
     _clear(plan.reports)
-    rows: list[dict] = []
     try:
         host.ensure_tools(say)
+        warm_bytecode()
+    except (UsageError, ExecutorError) as exc:
+        print(f"calico-conformance: error: {exc}", file=sys.stderr)
+        not_started(plan.reports, f"the run did not start: {exc}")
+        return exitcodes.USAGE
+    if not single:
         accel = plan.settings.accel
-        say(f"{len(plan.kernels)} kernel{'s' if not single else ''}, one guest at a time, under {accel.label}"
+        say(f"{len(plan.kernels)} kernels, one guest at a time, under {accel.label}"
             + ("" if accel.name == "kvm" else f" ({accel.why})"))
-        store = kernels.Store(say=say)
+    rows: list[dict] = []
+    store = kernels.Store(say=say)
+    try:
         for req in plan.kernels:
             dest = plan.reports if single else plan.reports / subdir(req)
             rows.append(_one(req, dest, plan, store, say))
@@ -106,6 +115,16 @@ def run_kernels(plan: Plan) -> int:
         _bundle(plan, doc, single)
     _verdict_line(doc, single, plan.reports)
     return code
+
+
+def warm_bytecode() -> None:
+    """The suite's modules compiled on the host, where they stay: what a guest compiles is written
+    into its overlay and lost, so a module the host never ran would be compiled again in every
+    guest, under emulation (a few seconds under TCG; more where PYTHONDONTWRITEBYTECODE keeps the
+    host from writing them). Where the folders cannot be written, the guest compiles them itself."""
+    fixtures = importlib.util.find_spec("calico_conformance.fixtures")
+    folders = {paths.package_dir(), paths.suite_dir(), *([Path(fixtures.origin).parent] if fixtures else [])}
+    run_local([sys.executable, "-m", "compileall", "-q", "-j", "0", *map(str, sorted(folders))], timeout=300)
 
 
 def _one(req: kernels.Request, dest: Path, plan: Plan, store: kernels.Store, say) -> dict:
@@ -201,8 +220,8 @@ def _row(req, kernel, dest: Path, rec: dict, timings: dict, plan: Plan | None) -
             "sha256": kernel.sha256 if kernel else None, "source": kernel.source if kernel else None,
             "calico_version": (row_of.split() or [target.get("calico_version") or "unknown"])[0],
             "profile": target.get("lab_profile") or target.get("target") or "-",
-            "verdict": rec.get("verdict", "incomplete"), "exit_code": int(rec.get("exit_code") or 0)
-            if rec.get("exit_code") is not None else exitcodes.INCOMPLETE, "why": rec.get("why", ""),
+            "verdict": rec.get("verdict", "incomplete"), "why": rec.get("why", ""),
+            "exit_code": exitcodes.INCOMPLETE if rec.get("exit_code") is None else int(rec["exit_code"]),
             "node_kernels": node_kernels, "kernel_seen": bool(kernel) and kernel.release in node_kernels,
             "accel": plan.settings.accel.name if plan else None, "dir": str(where),
             "report": link("report.html"), "summary": link("summary.json"), **timings}
