@@ -23,13 +23,12 @@ from calico_conformance.vocabulary.errors import UsageError
 class Outcome:
     built: list[str] = field(default_factory=list)      # "kube-apiserver v1.30.14 (41.2 s)"
     cached: list[str] = field(default_factory=list)
-    blocked: dict[str, str] = field(default_factory=dict)   # component -> why it cannot be built here
 
 
 def default_components() -> list[str]:
-    """What the lab needs: kube-apiserver, kube-proxy, Calico's CRDs, etcd only where the system
-    has none new enough; felix is always reported."""
-    names = ["kube-apiserver", "kube-proxy", "calico-crds", "felix"]
+    """What the lab needs from Go modules: kube-apiserver, kube-proxy, Calico's CRDs, etcd only
+    where the system has none new enough (felix is built from Calico's source: realcalico/build.py)."""
+    names = ["kube-apiserver", "kube-proxy", "calico-crds"]
     if etcd.system_etcd() is None:
         names.insert(0, "etcd")
     return names
@@ -42,8 +41,8 @@ def check_names(names: list[str]) -> None:
 
 
 @contextmanager
-def _locked(cache: Cache):
-    """One build at a time per cache (two runs must not race on the same wrapper)."""
+def locked(cache: Cache):
+    """One build at a time per cache (two runs must not race on the same wrapper or tree)."""
     try:
         cache.root.mkdir(parents=True, exist_ok=True)
         handle = open(cache.root / ".lock", "w")
@@ -58,13 +57,11 @@ def _locked(cache: Cache):
 def build(names: list[str], cache: Cache, *, progress=print) -> Outcome:
     check_names(names)
     out = Outcome()
-    with _locked(cache):
+    with locked(cache):
         progress(f"go: {gotool.run('go version', ['version'], timeout=60).strip()}")
         _binaries([n for n in names if n in COMPONENTS], cache, out, progress)
         if "calico-crds" in names:
             _crds(cache, out, progress)
-        if "felix" in names:
-            out.blocked["felix"] = felix_blocker(progress)
     return out
 
 
@@ -150,23 +147,3 @@ def _crds(cache: Cache, out: Outcome, progress) -> None:
     out.built.append("calico-crds")
     progress(f"calico-crds: {len(list((dest / 'calico').glob('*.yaml')))} Calico CRDs, the operator's "
              f"operator-crds.yaml and tigera-operator.yaml in {dest}")
-
-
-def felix_blocker(progress) -> str:
-    """Try felix's module resolution for real; the proxy's answer is the reason (empty: it resolves)."""
-    reasons = []
-    for module, version in ((versions.CALICO_MODULE, versions.CALICO_FELIX),
-                            (versions.CALICO_API_MODULE, "latest")):
-        progress(f"felix: go mod download {module}@{version}")
-        try:
-            gotool.download("felix", module, version)
-        except BuildError as exc:
-            reasons.append(exc.reason)
-    if not reasons:
-        reason = ("felix's modules resolve now, but building felix is not implemented yet; "
-                  "see docs/real-calico.md")
-    else:
-        reason = ("the Go module proxy refuses felix's modules: " + " | ".join(reasons)
-                  + " (felix imports github.com/projectcalico/api, so it cannot be built; docs/real-calico.md)")
-    progress(f"felix: not built: {reason}")
-    return reason

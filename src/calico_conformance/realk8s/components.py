@@ -45,6 +45,6 @@ COMPONENTS = {
     "kube-proxy": Component("kube-proxy", versions.KUBERNETES, KUBERNETES, "k8s.io/kubernetes/cmd/kube-proxy"),
     "etcd": Component("etcd", versions.ETCD, ETCD, "go.etcd.io/etcd/server/v3"),
 }
-# Not Go-module components but things `lab build` also gets or reports.
-EXTRA = ("calico-crds", "felix")
+# Not a Go-module component but something `lab build` also gets (felix: realcalico/build.py).
+EXTRA = ("calico-crds",)
 ALL = (*COMPONENTS, *EXTRA)

@@ -28,11 +28,13 @@ def go_binary() -> str:
     return found
 
 
-def _env() -> dict:
+def _env(extra: dict | None = None) -> dict:
     env = dict(os.environ)
     # Our wrapper modules are ours to resolve; never read a VCS or the host's GOFLAGS surprises.
     env["GOFLAGS"] = "-mod=mod -buildvcs=false"
     env.setdefault("GOTOOLCHAIN", "local")
+    # A tree with a complete go.sum (Calico's) replaces GOFLAGS: go's default -mod=readonly then holds.
+    env.update(extra or {})
     return env
 
 
@@ -51,11 +53,12 @@ def _last_error(text: str) -> str:
 
 
 def run(step: str, args: list[str], *, cwd: Path | None = None, log: Path | None = None,
-        timeout: float = 1800) -> str:
-    """``go ARGS``; its stdout. A failure raises BuildError(step, go's own error line)."""
+        timeout: float = 1800, env: dict | None = None) -> str:
+    """``go ARGS``; its stdout. A failure raises BuildError(step, go's own error line). ``env`` is
+    set over the defaults (GOFLAGS included)."""
     argv = [go_binary(), *args]
     try:
-        proc = run_local(argv, cwd=cwd, env=_env(), timeout=timeout, where="this host (lab build)")
+        proc = run_local(argv, cwd=cwd, env=_env(env), timeout=timeout, where="this host (lab build)")
     except ExecutorError as exc:
         raise BuildError(step, str(exc)) from None
     if log is not None:

@@ -6,11 +6,8 @@ KUBERNETES = "v1.30.14"
 # Staging modules k8s.io/X are published as v0.<minor>.<patch> for kubernetes v1.<minor>.<patch>.
 STAGING = "v0." + KUBERNETES.split(".", 1)[1]
 
-# Calico v3.29.7's tag commit as a pseudo-version (the tags are not valid module versions). The
-# proxy refuses it (403), and every version of github.com/projectcalico/api, which felix imports.
+# Felix is built from Calico's source, not from this module (realcalico/versions.py).
 CALICO_MODULE = "github.com/projectcalico/calico"
-CALICO_FELIX = "v0.0.0-20251119194325-82fd18c202ac"
-CALICO_API_MODULE = "github.com/projectcalico/api"
 # The only Calico module version the proxy serves: the release-v3.28 branch (v3.28.4+11). Its tree
 # has the Calico CRDs (libcalico-go/config/crd) and the operator manifests (manifests/).
 CALICO_CRDS = "v1.11.0-cni-plugin.0.20250813170300-a0db560f0520"
