@@ -235,7 +235,11 @@ def test_a_kernel_given_as_a_deb_or_a_directory_is_the_same_kernel(kernel61, tmp
     assert from_deb.sha256 == PINS["6.1"].sha256 and from_deb.source == f"file {deb}"
     from_dir = mine.prepare(kernels.parse(from_deb.tree)[0])
     assert from_dir.release == kernel.release and from_dir.tree == from_deb.tree and from_dir.pvh
-    pruned = cli("certify", "--prune", env={"CC_CACHE_DIR": str(tmp_path / "cache")})
+    env = {"CC_CACHE_DIR": str(tmp_path / "cache")}
+    one = cli("certify", "--prune", "--kernel", str(deb), env=env)
+    assert one.returncode == 0 and f"removed {Path(from_deb.home)} (" in one.stdout, one.stdout + one.stderr
+    assert Path(from_dir.home).is_dir() and not Path(from_deb.home).exists()
+    pruned = cli("certify", "--prune", env=env)
     assert pruned.returncode == 0 and re.search(r"MiB freed$", pruned.stdout.strip()), pruned.stdout + pruned.stderr
     assert not [p for p in mine.root.iterdir() if p.name != "runs" and p.is_dir()]
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from calico_conformance import suite_options, targets
 from calico_conformance.report.bundle import check_destination
 from calico_conformance.reports_dir import ReportsLock
-from calico_conformance.suite_options import check_report_files, check_reports_dir
+from calico_conformance.suite_options import check_reports_dir
 from calico_conformance.vm import guest, host, kernels, matrix
 from calico_conformance.vocabulary import exitcodes
 from calico_conformance.vocabulary.errors import UsageError
@@ -134,15 +134,12 @@ def _check_suite_args(args: list[str]) -> str | None:
             raise UsageError(f"{arg.split('=', 1)[0]} with --kernel: a guest would write it inside itself; each "
                              "run's junit.xml, report.html, summary.json and evidence/ are in its reports directory")
     options = suite_options.parse(args)
-    info = targets.info_request(options.getoption("target"), options)
-    check_report_files(args)
-    return info
+    return targets.info_request(options.getoption("target"), options)
 
 
 def _prune(own: dict) -> int:
     store = kernels.Store()
-    labels = [r.label for r in _kernels(own, None)] or None
-    removed = store.prune(labels)
+    removed = store.prune(_kernels(own, None) or None)
     freed = sum(size for _, size in removed)
     for name, size in removed:
         print(f"removed {store.root / name} ({size / 2**20:.0f} MiB)")

@@ -180,17 +180,16 @@ class Store:
         return [(p.name, _size(p)) for p in sorted(self.root.iterdir())
                 if p.is_dir() and p.name != "runs"]
 
-    def prune(self, labels: list[str] | None = None) -> list[tuple[str, int]]:
-        """Remove cached kernels (all of them, apt's state and the .debs with them, when ``labels``
+    def prune(self, requests: list[Request] | None = None) -> list[tuple[str, int]]:
+        """Remove cached kernels (all of them, apt's state and the .debs with them, when ``requests``
         is None); what was removed, with its size. A running guest's directory is left alone."""
         removed = []
         with self.locked():
-            if labels is None:
+            if requests is None:
                 targets = [p for p in self.root.iterdir() if p.is_dir() and p.name != "runs"]
             else:
-                known = pins()
-                targets = [self.root / label for label in labels]
-                targets += [self.root / "debs" / known[label].deb_name for label in labels if label in known]
+                targets = [self.root / _key(req) for req in requests]
+                targets += [self.root / "debs" / req.pin.deb_name for req in requests if req.pin]
             for path in targets:
                 if path.exists():
                     size = _size(path)
@@ -230,7 +229,7 @@ class Store:
 
     def _prepare_deb(self, req: Request) -> Kernel:
         sha = _sha256(req.path)
-        label = f"deb-{sha[:12]}"
+        label = _key(req, sha)
         kernel = self._manifest(label, sha)
         if kernel:
             self.say(f"kernel {req.label}: {kernel.package} {kernel.version} ({req.path}), in the cache")
@@ -259,7 +258,7 @@ class Store:
                                  f"run `depmod -b {tree} {release}` first")
             self.say(f"kernel {req.label}: depmod -b {tree} {release}")
             _depmod(tree, release)
-        home = self.root / f"dir-{hashlib.sha256(str(tree).encode()).hexdigest()[:12]}"
+        home = self.root / _key(req)
         home.mkdir(parents=True, exist_ok=True)
         stamp = f"{vmlinuz.stat().st_size}-{vmlinuz.stat().st_mtime_ns}"
         return _boot_image(tree, release, modules, home, label=req.label, package=tree.name, version=stamp,
@@ -373,6 +372,16 @@ class Store:
             raise
         write_atomic(home / "manifest.json", json.dumps(asdict(kernel), indent=2) + "\n")
         return kernel
+
+
+def _key(req: Request, sha256: str | None = None) -> str:
+    """The directory of the cache that holds ``req``'s kernel: its line, the .deb's sha256, or
+    the unpacked directory's path."""
+    if req.kind == "line":
+        return req.pin.line
+    if req.kind == "deb":
+        return f"deb-{(sha256 or _sha256(req.path))[:12]}"
+    return f"dir-{hashlib.sha256(str(req.path).encode()).hexdigest()[:12]}"
 
 
 def _relabel(kernel: Kernel, label: str) -> Kernel:
