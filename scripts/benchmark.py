@@ -2,6 +2,7 @@
 """How fast and how big the reference lab is, measured against the project's goals.
 
     .venv/bin/python scripts/benchmark.py [--quick] [--json FILE] [--vm | --vm-only] [--vm-kernels 5.10,6.1,6.12]
+                                          [--real-felix | --real-felix-only] [--real-felix-cold-build]
 
 Goals (developer guide): the whole lab suite under 10 s on 2 cores; lab bring-up under 1 s; a
 probed connection under 10 ms median; under 500 MB of memory for a lab run. Also measured: the
@@ -9,6 +10,9 @@ selftest (every lab profile, one process), -n 2 against -n 0, and where one run'
 (cProfile). With --vm (or --vm-only): the suite inside a guest per kernel (`run --kernel K`): boot
 to the suite's start, the suite in the guest against the same suite on the host, and the whole
 certification of one kernel against its goal (under 2 minutes), under KVM where it works, else TCG.
+With --real-felix: per felix version built, felix's start-to-ready on every node, the suite
+against it (goal: under 60 s warm), felix's and the run's memory, `lab build felix` cached (and
+into an empty cache with --real-felix-cold-build).
 
 This script prints figures and ratios (measured / goal) and exits 0 whatever they are: speed is
 measured here, never asserted in timed tests, which would flake on a busy machine. It needs root
@@ -45,10 +49,13 @@ from calico_conformance.lab import profiles, sweeper  # noqa: E402
 from calico_conformance.lab.topology import PREFIX, LabSpec  # noqa: E402
 from calico_conformance.probes.nodeport import pick_ingress, probe_nodeport  # noqa: E402
 from calico_conformance.targets.lab import LabTarget  # noqa: E402
+from calico_conformance.realcalico import build as felix_builds, versions as felix_versions  # noqa: E402
+from calico_conformance.realk8s.cache import Cache, root as cache_root  # noqa: E402
 from calico_conformance.vm import host as vm_host  # noqa: E402
 
 GOALS = {"suite_s": 10.0, "bringup_s": 1.0, "connection_s": 0.010, "memory_mb": 500.0}
 VM_GOAL_S = 120.0                   # one kernel's emulated-lab certification in a guest (docs/kernels.md)
+REAL_FELIX_SUITE_GOAL_S = 60.0      # the suite against real felix, warm (issue 21)
 BATCH_SIZES = (0, 1, 3, 10, 30)     # 0: the batch's fixed cost alone (captures, no connection)
 DEFAULT_BATCH = 3                   # the suite's --probe-connections default
 
@@ -586,6 +593,64 @@ def bench_selftest(quick: bool, figs: Figures) -> None:
                                 "ok": doc["ok"]}
 
 
+# ---- 7. real felix in the lab (--real-felix) --------------------------------------------------
+
+def bench_real_felix(figs: Figures, scratch: Path, *, cold_build: bool) -> None:
+    """Per felix version built: felix's start-to-ready on every node (process start to /readiness,
+    routes and programs on every interface: lab/realfelix.py), the whole suite against it as a
+    user runs it, its memory, and `lab build felix` warm (and cold into a scratch cache with
+    --real-felix-cold-build: a new source tree, the Go caches as they are)."""
+    section("7. Real felix in the lab (profile calico-ebpf): start-to-ready, the suite, memory, builds")
+    store = Cache(cache_root())
+    rows = []
+    for tag in felix_versions.SUPPORTED:
+        build = felix_builds.installed(store, tag)
+        if build is None:
+            print(f"  felix {tag}: not built; run `calico-conformance lab build felix --calico-version {tag}`")
+            continue
+        key = tag.lstrip("v").replace(".", "_")
+        ready, per_node, bringup, felix_rss = [], [], [], []
+        for _ in range(3):
+            target = LabTarget(LabSpec(run_id=f"{os.getpid()}-bench{next(_lab_numbers)}"),
+                               profiles.get("calico-ebpf"), felix_build=build)
+            try:
+                bringup.append(timed(target.up))
+                ready.append(target.lab.timings["felix_ready_s"])
+                per_node += list(target.lab.timings["felix_ready_per_node_s"].values())
+                felix_rss.append(max(target.lab.real_felix.peak_rss_kb().values()) / 1024)
+            finally:
+                target.close()
+        run = run_suite(["--lab-dataplane", "calico-ebpf", "--calico-version", tag], scratch / f"felix-{key}")
+        warm = wall_of([*cli(), "lab", "build", "felix", "--calico-version", tag], 3)
+        row = [tag, show(statistics.median(per_node), "s"), show(statistics.median(ready), "s"),
+               show(statistics.median(bringup), "s"), show(run.wall_s, "s"), run.returncode,
+               f"{max(felix_rss):.0f} MB", f"{run.tree_peak_mb:.0f} MB", show(warm, "s")]
+        figs.add(f"felix_{key}_ready_s", f"felix {tag}: process start to ready, one node (median)",
+                 statistics.median(per_node), "s")
+        figs.add(f"felix_{key}_all_ready_s", f"felix {tag}: every node ready, parallel start (median)",
+                 statistics.median(ready), "s")
+        figs.add(f"felix_{key}_bringup_s", f"felix {tag}: whole lab bring-up (median)", statistics.median(bringup), "s")
+        figs.add(f"felix_{key}_suite_s", f"felix {tag}: whole suite, `run --lab-dataplane calico-ebpf`", run.wall_s,
+                 "s", REAL_FELIX_SUITE_GOAL_S)
+        figs.add(f"felix_{key}_rss_mb", f"felix {tag}: one felix's peak RSS", max(felix_rss), "MB")
+        figs.add(f"felix_{key}_suite_memory_mb", f"felix {tag}: peak memory of the run, all processes (felix, "
+                 "kube-apiserver, etcd included)", run.tree_peak_mb, "MB")
+        figs.add(f"felix_{key}_build_warm_s", f"felix {tag}: `lab build felix`, cached", warm, "s")
+        if cold_build:
+            cold_cache = scratch / f"felix-cache-{key}"
+            env = {**os.environ, "CC_CACHE_DIR": str(cold_cache)}
+            cold = timed(lambda: subprocess.run([*cli(), "lab", "build", "felix", "--calico-version", tag], cwd=REPO,
+                                                env=env, capture_output=True, timeout=3600, check=True))
+            figs.add(f"felix_{key}_build_cold_s", f"felix {tag}: `lab build felix` into an empty cache (Go's "
+                     "caches as they are)", cold, "s")
+            row.append(show(cold, "s"))
+        rows.append(row)
+    headers = ["felix", "start to ready (node)", "all ready", "lab bring-up", "suite", "exit", "felix RSS",
+               "run peak RSS", "build (cached)"] + (["build (empty cache)"] if cold_build else [])
+    if rows:
+        table(headers, rows)
+
+
 # ---- 6. the suite in a guest per kernel (--vm) ----------------------------------------------------
 
 def bench_vm(kernels: list[str], figs: Figures, scratch: Path) -> None:
@@ -670,6 +735,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--vm-only", action="store_true", help="only the suite in a guest per kernel")
     parser.add_argument("--vm-kernels", default="5.10,6.1,6.12", metavar="K,K",
                         help="the kernels of --vm (default: 5.10,6.1,6.12)")
+    parser.add_argument("--real-felix", action="store_true",
+                        help="also real felix in the lab, each version built (start-to-ready, the suite, memory, "
+                             "builds; about a minute per version)")
+    parser.add_argument("--real-felix-only", action="store_true", help="only the real-felix figures")
+    parser.add_argument("--real-felix-cold-build", action="store_true",
+                        help="with --real-felix: also `lab build felix` into an empty cache (minutes per version)")
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         print("benchmark.py: the reference lab needs root (network namespaces, veth, VXLAN); run as root",
@@ -686,7 +757,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with tempfile.TemporaryDirectory(prefix="cc-bench-") as tmp:
             scratch = Path(tmp)
-            if not args.vm_only:
+            if not (args.vm_only or args.real_felix_only):
                 bench_lab_cycles(reps, figs)
                 bench_profiles(reps, figs)
                 with running_lab() as target:
@@ -698,6 +769,8 @@ def main(argv: list[str] | None = None) -> int:
                 bench_imports(reps, figs, scratch)
                 bench_profile_run(figs, scratch)
                 bench_selftest(args.quick, figs)
+            if args.real_felix or args.real_felix_only:
+                bench_real_felix(figs, scratch, cold_build=args.real_felix_cold_build)
             if args.vm or args.vm_only:
                 bench_vm([k.strip() for k in args.vm_kernels.split(",") if k.strip()], figs, scratch)
     except KeyboardInterrupt:

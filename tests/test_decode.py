@@ -48,7 +48,7 @@ def test_vxlan_handshake_on_both_default_ports(port):
     assert back.tcp.flags == "SA" and back.tcp.is_synack and back.tcp.ack == 1001
     assert (back.encap.outer_src, back.encap.udp_sport, back.l3_src) == (NODE2, 50000, POD)
     assert not out.notes and not back.notes and not out.gso
-    assert f"udp/{port} vni 4096" in out.summary() and "[S]" in out.summary()
+    assert f"udp/{port} vni 0x1000" in out.summary() and "[S]" in out.summary()
 
 
 def test_default_ports_and_custom_vxlan_port():

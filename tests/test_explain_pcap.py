@@ -53,7 +53,7 @@ def test_text_report_shows_header_and_flows(capsys, capture):
     for column in ("OUTER", "VNI", "INNER", "FRAMES", "FIRST-LAST", "FLAGS", "VLAN", "GSO"):
         assert column in header
     syn_row = next(line for line in lines if line.startswith("1 "))
-    assert f"{NODE1} > {NODE2} udp/4789" in syn_row and "4096" in syn_row
+    assert f"{NODE1} > {NODE2} udp/4789" in syn_row and "0x1000" in syn_row
     assert f"tcp {CLIENT}:40000 > {POD}:8080" in syn_row and "S,A" in syn_row and "0-2" in syn_row
     synack_row = next(line for line in lines if "udp/8472" in line)
     assert "SA" in synack_row and "inner 802.1Q vid 20" in synack_row
@@ -66,7 +66,7 @@ def test_frames_option_lists_every_frame(capsys, capture):
     frames = out.split("FRAMES\n", 1)[1].splitlines()
     summaries = [line for line in frames if line.startswith("#")]
     assert rc == 0 and len(summaries) == 6
-    assert summaries[0].startswith("#0 ") and "vni 4096" in summaries[0] and "[S]" in summaries[0]
+    assert summaries[0].startswith("#0 ") and "vni 0x1000" in summaries[0] and "[S]" in summaries[0]
     assert "(GSO)" in summaries[4] and "    note: truncated VXLAN header" in frames
 
 

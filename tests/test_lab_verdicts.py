@@ -29,6 +29,11 @@ DIFFERENCES = {
     "kube-proxy": {"EBPF-BPF-ACTIVE": S, "EBPF-NODEPORT-VXLAN": F, "EBPF-SOURCE-IP": F, "EBPF-NO-KUBE-PROXY": F},
     "kube-proxy-real": {"EBPF-BPF-ACTIVE": S, "EBPF-NODEPORT-VXLAN": F, "EBPF-SOURCE-IP": F, "EBPF-NO-KUBE-PROXY": F},   # run in tests/test_real_apiserver.py
     "ebpf-after-kube-proxy": {},
+    # real felix (tests/test_real_felix.py runs them, for each version it builds)
+    "calico-ebpf": {},
+    "calico-ebpf-dsr": {"EBPF-DSR-DIRECT-RETURN": P},
+    "calico-ebpf-after-kube-proxy": {},
+    "calico-iptables": {"EBPF-BPF-ACTIVE": S, "EBPF-NODEPORT-VXLAN": F, "EBPF-SOURCE-IP": F, "EBPF-NO-KUBE-PROXY": F},
     "ebpf-dsr-optout": {},
     "ebpf-dsr-backend-only": {"EBPF-DSR-DIRECT-RETURN": P},
     "ebpf-dsr-ingress-only": {},
@@ -64,8 +69,9 @@ def expected(profile: str) -> dict[str, str]:
     return {**BASELINE, **DIFFERENCES[profile]}
 
 
-# Profiles with real components run where those are built (tests/test_real_apiserver.py).
-EMULATED = [p for p in DIFFERENCES if not profiles.get(p).real_kube_proxy]
+# Profiles with real components run where those are built (tests/test_real_apiserver.py,
+# tests/test_real_felix.py).
+EMULATED = [p for p in DIFFERENCES if not profiles.get(p).real_components]
 
 
 def _assert_expected(profile, result, seen) -> dict:
@@ -123,8 +129,8 @@ def test_dsr_is_reported_not_configured_under_tunnel_mode(pytester):
     ("defect-mtu-fabric", "large_reply", ["*expected a reply of more than 32768 bytes arrives whole, saw * bytes "
                                            "arrived, then TimeoutError*of the reply the pod sent * bytes*"]),
     ("defect-kube-proxy-leftover", "kube_proxy", ["*KUBE-NODEPORTS*KUBE-SERVICES*"]),
-    ("defect-kube-proxy-half-removed", "kube_proxy", ["*KUBE-SEP-CCL4BACKEND0000, KUBE-SVC-CCL4BACKEND0000*"
-                                                      "left by design: *KUBE-EXT-CCL4BACKEND0000*"]),
+    ("defect-kube-proxy-half-removed", "kube_proxy", ["*KUBE-SEP-U54IFXORJ6KN6QC7, KUBE-SVC-KUYMI2MX3DPXZWN5*"
+                                                      "left by design: *KUBE-EXT-KUYMI2MX3DPXZWN5*"]),
     ("defect-kube-proxy-nft", "kube_proxy", ["*nft table ip kube-proxy*"]),
     ("defect-kube-proxy-ipvs", "kube_proxy", ["*kube-ipvs0 (IPVS dummy device, which felix never removes)*"]),
     ("defect-tagged-vlan", "vlan", ["*802.1Q vid 100*"]),

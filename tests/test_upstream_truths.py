@@ -34,10 +34,22 @@ def test_row_is_cited_and_exercised_as_it_says(rid):
             assert name in {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}, ex["test"]
 
 
+@pytest.mark.parametrize("rid", [r for r in ROWS if ROWS[r].get("real_felix")])
+def test_what_real_felix_showed_is_what_its_profile_is_expected_to_give(rid):
+    """A row's real-felix confirmation names a real-felix profile, and the verdicts it quotes are
+    the ones tests/test_real_felix.py holds that profile to."""
+    for seen in ROWS[rid]["real_felix"]:
+        assert profiles.get(seen["profile"]).real_felix, seen
+        assert seen["seen"]
+        for cid, verdict in seen["expect"].items():
+            assert expected_verdicts(seen["profile"])[cid] == verdict, (rid, seen["profile"], cid)
+
+
 def test_every_check_and_every_profile_has_a_row():
     named = {cid for r in ROWS.values() for cid in r["checks"]}
     assert set(catalog.load()) <= named
     exercised = {e["profile"] for r in ROWS.values() for e in r["exercised_by"] if "profile" in e}
+    exercised |= {e["profile"] for r in ROWS.values() for e in r.get("real_felix", [])}
     missing = set(profiles.PROFILES) - exercised - set(truths.load()["profiles_without_a_row_of_their_own"])
     assert not missing, f"profiles no truth row exercises: {sorted(missing)}"
 

@@ -19,6 +19,7 @@ from calico_conformance.fixtures.evidence import evidence  # noqa: F401
 from calico_conformance.fixtures.felix import felix_bpf  # noqa: F401
 from calico_conformance.fixtures.nodeport import etp_local, nodeport, nodeport6  # noqa: F401
 from calico_conformance.fixtures.target import facts, target  # noqa: F401
+from calico_conformance.lab import profiles
 from calico_conformance.paths import in_suite, suite_dir
 from calico_conformance.record import VERDICT_NOTES
 from calico_conformance.report.path import describe
@@ -288,8 +289,11 @@ def pytest_report_header(config):
     name = config.getoption("target")
     lines = [f"calico-conformance: target {name}"]
     if name == "lab":
-        lines[0] += f", lab dataplane {config.getoption('lab_dataplane')}"
-        lines.append(f"NOTE: {LAB_NOTICE}")
+        dataplane = config.getoption("lab_dataplane")
+        lines[0] += f", lab dataplane {dataplane}"
+        real = dataplane in profiles.PROFILES and profiles.PROFILES[dataplane].real_felix
+        lines.append("NOTE: " + ("real felix runs on the lab's nodes: this run judges that felix (which one: the "
+                                 "target line below)" if real else LAB_NOTICE))
     return lines
 
 

@@ -28,12 +28,14 @@ def markdown(data: dict) -> str:
            "projectcalico/calico at a release tag (`file::symbol @ tag`, read, never copied) and, where "
            "they exist, to Calico's own functional tests. *Exercised by* names the lab profile (with "
            "the verdicts the checks must give) or the project test that makes the row's behaviour "
-           "happen; tests/test_upstream_truths.py holds every row to it. Rows marked *not yet* are "
-           "known and not exercised, and say why.", "",
-           "| row | topic | checks | exercised by |", "|---|---|---|---|"]
+           "happen; tests/test_upstream_truths.py holds every row to it. *Real felix* names the profiles "
+           "that run felix built from Calico's source (v3.29.7 and v3.31.7) and showed the row's behaviour "
+           "(tests/test_real_felix.py). Rows marked *not yet* are known and not exercised, and say why.", "",
+           "| row | topic | checks | exercised by | real felix |", "|---|---|---|---|---|"]
     for rid, r in rows.items():
         ex = ", ".join(e.get("profile") or "test" for e in r["exercised_by"]) or "*not yet*"
-        out.append(f"| [{rid}](#{rid.replace('.', '')}) | {r['topic']} | {', '.join(r['checks']) or '-'} | {ex} |")
+        real = ", ".join(e["profile"] for e in r.get("real_felix", [])) or "-"
+        out.append(f"| [{rid}](#{rid.replace('.', '')}) | {r['topic']} | {', '.join(r['checks']) or '-'} | {ex} | {real} |")
     for rid, r in rows.items():
         out += ["", f"## {rid}", "", r["fact"], "", "Calico's code: " + "; ".join(f"`{c}`" for c in r["code"])]
         out.append("")
@@ -44,6 +46,10 @@ def markdown(data: dict) -> str:
                 out += ["", f"- lab profile `{e['profile']}`: {verdicts}"]
             else:
                 out += ["", f"- project test `{e['test']}`"]
+        for e in r.get("real_felix", []):
+            verdicts = ", ".join(f"{k} {v}" for k, v in e["expect"].items())
+            out += ["", f"- **real felix**, profile `{e['profile']}` at every tag `lab build felix` builds: {verdicts}; "
+                        f"seen: {e['seen']}"]
         if r.get("not_yet"):
             out += ["", f"*Not yet exercised:* {r['not_yet']}"]
     return "\n".join(out) + "\n"

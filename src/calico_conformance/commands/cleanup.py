@@ -1,10 +1,11 @@
-"""`calico-conformance cleanup`: remove lab namespaces left by runs that were killed outright."""
+"""`calico-conformance cleanup`: remove lab namespaces (and real felix's cgroups) left by runs that were
+killed outright."""
 from __future__ import annotations
 
 import os
 
 from calico_conformance import netns
-from calico_conformance.lab import sshd, sweeper
+from calico_conformance.lab import realfelix, sshd, sweeper
 from calico_conformance.vocabulary.errors import UsageError
 
 NAME = "cleanup"
@@ -27,10 +28,13 @@ def run(args) -> int:
     # directories go first, while the namespaces can still be found.
     sshd.sweep_stale()
     sweeper.delete(names)
+    cgroups = realfelix.sweep_stale(sweeper.alive)     # real felix's per-node cgroups of killed runs
     # Say what is really gone, not what was asked for.
     left = [n for n in names if netns.exists(n)]
     removed = [n for n in names if n not in left]
     print(f"removed {len(removed)} lab namespace(s)" + (": " + ", ".join(removed) if removed else ""))
+    if cgroups:
+        print(f"removed {len(cgroups)} felix cgroup(s): {', '.join(cgroups)}")
     if left:
         print(f"could not remove {len(left)} lab namespace(s): {', '.join(left)}; "
               "see `ip netns list` and `ip netns del NAME`")

@@ -14,6 +14,7 @@ from calico_conformance import suite_options, targets
 from calico_conformance.atomic import write_atomic
 from calico_conformance.commands import certify
 from calico_conformance.paths import plugin_args, suite_dir
+from calico_conformance.realk8s.gotool import BuildError
 from calico_conformance.record import placeholder
 from calico_conformance.report.bundle import check_destination, write_bundle
 from calico_conformance.reports_dir import ReportsLock, clear_reports
@@ -34,9 +35,13 @@ every check's verdict, the overall verdict) and reports/evidence/ (captures).
 
 Common options:
   --target NAME            lab (default: the reference lab on this host), kind, kubeconfig, ssh
-  --lab-dataplane NAME     dataplane the lab emulates; `--lab-dataplane list` lists them
+  --lab-dataplane NAME     the lab's dataplane; `--lab-dataplane list` lists them. calico-ebpf,
+                           calico-ebpf-dsr, calico-ebpf-after-kube-proxy and calico-iptables run
+                           real felix built from Calico's source (built on first use, then cached;
+                           `calico-conformance lab build --help`); the others emulate Calico
   --lab-inject PROGRAM     run PROGRAM (a shell command line) with the lab as JSON on stdin
-  --calico-version V       hold the cluster to the documents of this Calico version
+  --calico-version V       hold the cluster to the documents of this Calico version; with a
+                           real-felix profile, also the felix that runs (v3.29.7, v3.31.7)
   --check ID               run only this check (repeat, or ID,ID); -k matches check IDs too.
                            A selection is a partial run (exit 6), never a certification
   --reports-dir DIR        where reports go (default: reports); one run at a time per directory
@@ -55,7 +60,8 @@ Exit codes (the same with and without -n; summary.json says the same in `verdict
       cluster and says why (DSR not configured, an IPv4-only cluster)
   1   not conformant: a check failed (whatever was selected)
   2   usage or environment error: bad option, not root, unreachable target, reports
-      directory in use; the run did not start (summary.json: incomplete, "did not start")
+      directory in use, a real component that cannot be built; the run did not start
+      (summary.json: incomplete, "did not start")
   3   unsupported cluster: only support-matrix (SUP-*) checks failed
   4   incomplete: a check could not be judged (it could not see: a client on a node,
       unreadable logs) or checks never ran
@@ -176,6 +182,7 @@ def run(argv: list[str]) -> int:
             if info:                                 # a listing (`--lab-dataplane list`), not a run
                 print(info)
                 return 0
+            _prepare(options)
             targets.check(options.getoption("target"), options)   # root, tools, the target's own options
             check_report_files(args)
             if bundle:
@@ -197,6 +204,19 @@ def run(argv: list[str]) -> int:
         return exitcodes.INTERRUPTED
     finally:
         lock.release()
+
+
+def _prepare(options) -> None:
+    """Build what the target runs before its first run here (the lab's real components). A build
+    that fails is an environment error: one line naming the step, the run does not start."""
+    say = lambda line: print(f"calico-conformance: build: {line}", file=sys.stderr, flush=True)
+    try:
+        targets.prepare(options.getoption("target"), options, say)
+    except BuildError as exc:
+        hint = (" (for `run`: set the variable, or build first with `calico-conformance lab build felix "
+                "--calico-source ...`)" if exc.step == "felix source" else "")
+        raise UsageError(f"cannot build what --lab-dataplane {options.getoption('lab_dataplane')} runs: step "
+                         f"`{exc.step}` failed: {exc.reason}{hint}") from None
 
 
 def _run_locked(args, paths: list[str], reports: Path, bundle: str | None, mode: str) -> int:

@@ -11,12 +11,16 @@ import time
 
 from calico_conformance import netns
 from calico_conformance.executor import run_local
-from calico_conformance.lab import ipv6, kubeproxy, rules, sshd, sweeper
+from calico_conformance.lab import ipv6, kubeproxy, realfelix, rules, sshd, sweeper
+from calico_conformance.lab.calicoobjects import calico_objects
 from calico_conformance.lab.profiles import FABRIC_MTU, Profile
-from calico_conformance.lab.realkubeproxy import RealKubeProxy
+from calico_conformance.lab.realapi import LabApi
+from calico_conformance.lab.realfelix import RealFelix
+from calico_conformance.lab.realkubeproxy import RealKubeProxy, cluster_objects
 from calico_conformance.lab.topology import Topology
 from calico_conformance.lab.trunk import TrunkEmitter
 from calico_conformance.lab.workload import EchoWorkload
+from calico_conformance.realk8s.apply import load_yaml_files
 from calico_conformance.vocabulary.errors import ExecutorError, UsageError
 
 REQUIRED_TOOLS = ("ip", "bridge", "nft", "iptables-restore", "ip6tables-restore")
@@ -53,21 +57,26 @@ def _kernel_hint(err: str) -> str:
 class Lab:
     """One running lab: namespaces, links, rules, the backend workload."""
 
-    def __init__(self, topo: Topology, profile: Profile, *, sshd: bool = False):
+    def __init__(self, topo: Topology, profile: Profile, *, sshd: bool = False, felix_build=None):
         self.topo = topo
         self.profile = profile
+        self.felix_build = felix_build     # realcalico's FelixBuild, for a real-felix profile
         self.want_sshd = sshd       # an OpenSSH server per node, for --target ssh (lab/sshd.py)
         self.sshd = None
         self.created: list[str] = []
         self.workload: EchoWorkload | None = None
         self.trunk: TrunkEmitter | None = None
         self.bringup_s = 0.0
-        self.real_kube_proxy = None  # profile kube-proxy-real (lab/realkubeproxy.py)
+        self.api: LabApi | None = None      # the real API server of real-component profiles
+        self.real_kube_proxy: RealKubeProxy | None = None
+        self.real_felix: RealFelix | None = None
+        self.timings: dict = {}
 
     def up(self) -> "Lab":
         require_root()
         sshd.sweep_stale()          # first: it finds dead runs' processes by their namespaces
         sweeper.sweep_stale()
+        realfelix.sweep_stale(sweeper.alive)
         started = time.perf_counter()
         try:
             self._create_namespaces()
@@ -79,9 +88,8 @@ class Lab:
             if self.profile.tagged_vlan_trunk:
                 self.trunk = TrunkEmitter(self.topo)
                 self.trunk.start()
-            if self.profile.real_kube_proxy:
-                self.real_kube_proxy = RealKubeProxy(self.topo)
-                self.real_kube_proxy.start()
+            if self.profile.real_kube_proxy or self.profile.real_felix:
+                self._real_components()
             if self.want_sshd:
                 self.sshd = sshd.LabSshd(self.topo)
                 self.sshd.start()
@@ -90,6 +98,32 @@ class Lab:
             raise
         self.bringup_s = time.perf_counter() - started
         return self
+
+    def _real_components(self) -> None:
+        """The API server with what the cluster's controllers would have written, then kube-proxy
+        (and its removal, for the switch-over), then felix on every node."""
+        profile = self.profile
+        self.api = LabApi(self.topo).start()
+        if profile.real_felix:
+            started = time.perf_counter()
+            self.api.apply(load_yaml_files(sorted(self.felix_build.crds.glob("*.yaml"))))
+            self.api.apply(calico_objects(self.topo, profile, self.felix_build.tag))
+            self.timings["calico_objects_s"] = round(time.perf_counter() - started, 2)
+        else:
+            self.api.apply(cluster_objects(self.topo))
+        if profile.real_kube_proxy:
+            self.real_kube_proxy = RealKubeProxy(self.topo, self.api)
+            self.real_kube_proxy.start()
+            if profile.real_kube_proxy == "stopped":
+                self.real_kube_proxy.stop()
+        if profile.real_felix:
+            self.real_felix = RealFelix(self.topo, self.felix_build, self.api, bpf=bool(profile.felix.bpf_enabled),
+                                        workdir=self.api.dir)
+            self.real_felix.start()
+        self.timings.update(self.api.timings)
+        for part in (self.real_kube_proxy, self.real_felix):
+            if part is not None:
+                self.timings.update(part.timings)
 
     def _create_namespaces(self) -> None:
         names = self.topo.all_namespaces()
@@ -116,10 +150,15 @@ class Lab:
         topo, profile = self.topo, self.profile
         _run(["ip", "-n", topo.fabric_ns, "-batch", "-"], input=rules.fabric_batch(topo, profile),
              what="wiring the fabric bridge")
-        _run(["ip", "-n", topo.client_ns, "-batch", "-"], input=rules.client_batch(topo),
+        _run(["bridge", "-n", topo.fabric_ns, "-batch", "-"], input=rules.fabric_fdb(topo, profile),
+             what="teaching the fabric bridge its ports")
+        _run(["ip", "-n", topo.client_ns, "-batch", "-"], input=rules.client_batch(topo, static_neighbours=not profile.real_felix),
              what="configuring the client")
         _run(["ip", "-n", topo.backend.netns, "-batch", "-"], input="link set lo up\n",
              what="configuring the backend pod")
+        if profile.real_felix:
+            self._configure_for_felix()
+            return
         for node in topo.nodes:
             _run(["ip", "-n", node.netns, "-batch", "-"], input=rules.node_batch(topo, profile, node),
                  what=f"configuring {node.name}")
@@ -155,6 +194,21 @@ class Lab:
                         _run(["ip", "netns", "exec", node.netns, tool], input=dump,
                              what=f"loading kube-proxy's {tool.split('-')[0]} chains on {node.name}")
 
+    def _configure_for_felix(self) -> None:
+        """Only what is there before felix starts: the nodes' uplinks and the pod's veth."""
+        topo, profile = self.topo, self.profile
+        for node in topo.nodes:
+            _run(["ip", "-n", node.netns, "-batch", "-"], input=rules.felix_node_batch(topo, profile, node),
+                 what=f"configuring {node.name}")
+        for key, value in rules.felix_workload_sysctls(topo):
+            netns.write_sysctl(topo.backend_node.netns, key, value)
+        for node in topo.nodes:
+            for family, tool in ((4, "iptables-restore"), (6, "ip6tables-restore")):
+                _run(["ip", "netns", "exec", node.netns, tool, "--noflush"], input=rules.kubelet_iptables(family),
+                     what=f"writing kubelet's {tool.split('-')[0]} chains on {node.name}")
+        _run(["ip", "-n", topo.backend.netns, "-batch", "-"], input=rules.pod_batch(topo, static_gateway=False),
+             what="configuring the backend pod")
+
     def _configure_ipv6(self) -> None:
         topo, profile = self.topo, self.profile
         overlay, np_tunnel = rules.overlay_vxlan(topo, profile), rules.wire_vxlan(topo, profile)
@@ -186,10 +240,10 @@ class Lab:
 
     def down(self) -> None:
         """Idempotent; removes only what this lab created."""
-        for part in (self.real_kube_proxy, self.sshd, self.trunk, self.workload):
+        for part in (self.real_felix, self.real_kube_proxy, self.api, self.sshd, self.trunk, self.workload):
             if part:
                 part.stop()
-        self.real_kube_proxy = self.sshd = self.trunk = self.workload = None
+        self.real_felix = self.real_kube_proxy = self.api = self.sshd = self.trunk = self.workload = None
         if self.created:
             sweeper.delete(self.created)
             sweeper.unregister(self.created)

@@ -5,6 +5,7 @@ fallback with the reason felix gives; a cluster with bpfEnabled false logs neith
 """
 from __future__ import annotations
 
+import re
 import time
 
 from calico_conformance.lab.profiles import Profile
@@ -36,3 +37,10 @@ def logs(topo: Topology, profile: Profile) -> dict[str, str]:
 def kernel_of(profile: Profile, node: str, host_kernel: str) -> str:
     """The kernel a node reports: the host's, or an old one where the profile says so."""
     return OLD_KERNEL if node in profile.bpf_unsupported_nodes else host_kernel
+
+
+def reported_version(log: str) -> str | None:
+    """The version felix states in its start-up line (felix/daemon/daemon.go: "Felix starting up
+    ... version=\"v3.29.7\"")."""
+    found = re.search(r'Felix starting up.* version="?([^"\s]+)', log)
+    return found.group(1) if found else None

@@ -6,24 +6,39 @@ v1.30 wrote for the same Services in the lab (profile kube-proxy-real, docs/real
 Pure functions of (topology, mode), like rules.py; ``Profile.kube_proxy_rules`` picks the mode."""
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 
 from calico_conformance.lab.topology import LabNode, Topology
 
-# kube-proxy's chain names for the lab's Services (its hash of the service port, made stable here)
-_SVC, _SEP = "KUBE-SVC-CCL4BACKEND0000", "KUBE-SEP-CCL4BACKEND0000"
-_EXT = "KUBE-EXT-CCL4BACKEND0000"
+
+def _hash(text: str, length: int) -> str:
+    # kube-proxy's chain-name hash: base32 of sha256 (pkg/proxy/iptables/proxier.go portProtoHash,
+    # pkg/proxy/nftables/proxier.go hashAndTruncate @ v1.30.14)
+    return base64.b32encode(hashlib.sha256(text.encode()).digest()).decode()[:length]
+
+
+def _chain(prefix: str, service_port: str, endpoint: str = "") -> str:
+    """kube-proxy's iptables chain for a service port (KUBE-SVC/SVL/EXT) or one of its endpoints
+    (KUBE-SEP): the names real kube-proxy gives the lab's Services (docs/real-calico.md)."""
+    return f"KUBE-{prefix}-{_hash(service_port + 'tcp' + endpoint, 16)}"
+
+
+_SERVICE = "calico-conformance/backend:http"
+_LOCAL_SVC = "calico-conformance/backend-local:http"
 
 
 def iptables_state(topo: Topology, mode: str, node: LabNode | None = None) -> str:
     """iptables-save text for kube-proxy's state on ``node`` in each ``kube_proxy_rules`` mode."""
     if mode in ("none", "nft-leftover"):
         return ""
-    if mode in ("felix-cleaned", "half-removed"):
-        return _felix_cleaned(topo, with_service_chains=mode == "half-removed")
-    spec, backend = topo.spec, topo.backend
-    svc = "calico-conformance/backend:http"
     has_local = node is None or node.name == topo.backend_node.name
+    if mode in ("felix-cleaned", "half-removed"):
+        return _felix_cleaned(topo, with_service_chains=mode == "half-removed", has_local=has_local)
+    spec, backend = topo.spec, topo.backend
+    svc = _SERVICE
+    _SVC, _SEP, _EXT, _EXT_L, _SVC_L, _SVL_L, _SEP_L = _names(topo)
     chains = ["KUBE-MARK-MASQ", "KUBE-NODEPORTS", "KUBE-POSTROUTING", "KUBE-SERVICES", _EXT, _SEP, _SVC,
               _EXT_L, _SEP_L, _SVC_L] + ([_SVL_L] if has_local else [])
     nat = ["*nat", ":PREROUTING ACCEPT [0:0]", ":INPUT ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]",
@@ -61,9 +76,12 @@ def iptables_state(topo: Topology, mode: str, node: LabNode | None = None) -> st
     return "\n".join(nat + filt) + "\n"
 
 
-_LOCAL_SVC = "calico-conformance/backend-local:http"
-_EXT_L, _SVC_L, _SVL_L = "KUBE-EXT-CCL4BACKENDLOCAL", "KUBE-SVC-CCL4BACKENDLOCAL", "KUBE-SVL-CCL4BACKENDLOCAL"
-_SEP_L = "KUBE-SEP-CCL4BACKENDLOCAL"
+def _names(topo: Topology) -> tuple[str, ...]:
+    """(SVC, SEP, EXT of the Cluster Service; EXT, SVC, SVL, SEP of the Local one)."""
+    endpoint = f"{topo.backend.ip}:{topo.backend.port}"
+    return (_chain("SVC", _SERVICE), _chain("SEP", _SERVICE, endpoint), _chain("EXT", _SERVICE),
+            _chain("EXT", _LOCAL_SVC), _chain("SVC", _LOCAL_SVC), _chain("SVL", _LOCAL_SVC),
+            _chain("SEP", _LOCAL_SVC, endpoint))
 
 
 def _local_service_nat(topo: Topology, has_local: bool) -> list[str]:
@@ -71,6 +89,7 @@ def _local_service_nat(topo: Topology, has_local: bool) -> list[str]:
     writes them in the lab, profile kube-proxy-real): external traffic goes to KUBE-SVL (local
     endpoints only, no masquerade) where the node has one; pods and the node itself get them all."""
     b, svc = topo.backend, _LOCAL_SVC
+    _, _, _, _EXT_L, _SVC_L, _SVL_L, _SEP_L = _names(topo)
     return [
         f'-A {_EXT_L} -s 10.244.0.0/16 -m comment --comment "pod traffic for {svc} external destinations" -j {_SVC_L}',
         f'-A {_EXT_L} -m comment --comment "masquerade LOCAL traffic for {svc} external destinations" '
@@ -91,24 +110,30 @@ _POSTROUTING = ("-A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN",
                 "-j MASQUERADE --random-fully")
 
 
-def _felix_cleaned(topo: Topology, *, with_service_chains: bool) -> str:
+def _felix_cleaned(topo: Topology, *, with_service_chains: bool, has_local: bool) -> str:
     """What a node keeps after kube-proxy (iptables mode) stopped and felix's BPF-mode clean-up
-    ran: felix deletes only the chains of upstream.FELIX_REMOVES_KUBE_PROXY_CHAINS and the jumps
-    to them (rules from KUBE-EXT-* to KUBE-SVC-* included); kube-proxy's other chains and
-    kubelet's stay. ``with_service_chains``: a clean-up that stopped half-way (a defect)."""
-    svc = "calico-conformance/backend:http"
+    ran, as real felix v3.29.7 and v3.31.7 leave it in the lab (profile calico-ebpf-after-kube-proxy):
+    felix deletes only the chains of upstream.FELIX_REMOVES_KUBE_PROXY_CHAINS and every rule that
+    jumps to them, so the KUBE-EXT-* chains keep their masquerade rules, and on the backend's
+    node the Local Service's KUBE-SVL-* chain stays (empty) with the jump to it; kubelet's
+    chains stay too. ``with_service_chains``: a clean-up that stopped half-way (a defect)."""
+    svc_c, sep_c, ext_c, ext_l, svc_l, svl_l, sep_l = _names(topo)
     nat = ["*nat", ":PREROUTING ACCEPT [0:0]", ":INPUT ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]",
-           ":POSTROUTING ACCEPT [0:0]", ":KUBE-KUBELET-CANARY - [0:0]", ":KUBE-MARK-MASQ - [0:0]",
-           ":KUBE-POSTROUTING - [0:0]", ":KUBE-PROXY-CANARY - [0:0]", f":{_EXT} - [0:0]"]
+           ":POSTROUTING ACCEPT [0:0]", f":{ext_c} - [0:0]", f":{ext_l} - [0:0]", ":KUBE-KUBELET-CANARY - [0:0]",
+           ":KUBE-MARK-MASQ - [0:0]", ":KUBE-POSTROUTING - [0:0]", ":KUBE-PROXY-CANARY - [0:0]"]
+    nat += [f":{svl_l} - [0:0]"] if has_local else []
     if with_service_chains:
-        nat += [f":{_SVC} - [0:0]", f":{_SEP} - [0:0]"]
+        nat += [f":{svc_c} - [0:0]", f":{sep_c} - [0:0]"]
     nat += ['-A POSTROUTING -m comment --comment "kubernetes postrouting rules" -j KUBE-POSTROUTING',
-            "-A KUBE-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000", *_POSTROUTING,
-            f'-A {_EXT} -m comment --comment "masquerade traffic for {svc} external destinations" '
-            "-j KUBE-MARK-MASQ"]
+            f'-A {ext_c} -m comment --comment "masquerade traffic for {_SERVICE} external destinations" '
+            "-j KUBE-MARK-MASQ",
+            f'-A {ext_l} -m comment --comment "masquerade LOCAL traffic for {_LOCAL_SVC} external destinations" '
+            "-m addrtype --src-type LOCAL -j KUBE-MARK-MASQ"]
+    nat += [f"-A {ext_l} -j {svl_l}"] if has_local else []
+    nat += ["-A KUBE-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000", *_POSTROUTING]
     if with_service_chains:
-        nat += [f'-A {_SEP} -p tcp -m comment --comment "{svc}" -m tcp -j DNAT --to-destination '
-                f"{topo.backend.ip}:{topo.backend.port}", f"-A {_SVC} -j {_SEP}"]
+        nat += [f'-A {sep_c} -p tcp -m comment --comment "{_SERVICE}" -m tcp -j DNAT --to-destination '
+                f"{topo.backend.ip}:{topo.backend.port}", f"-A {svc_c} -j {sep_c}"]
     nat.append("COMMIT")
     filt = ["*filter", ":INPUT ACCEPT [0:0]", ":FORWARD ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]",
             ":KUBE-FIREWALL - [0:0]", ":KUBE-KUBELET-CANARY - [0:0]", ":KUBE-PROXY-CANARY - [0:0]",
@@ -131,7 +156,10 @@ def nft_state(topo: Topology, mode: str) -> str:
     if mode != "nft-leftover":
         return ""
     spec, backend = topo.spec, topo.backend
-    chain = "service-CCL4BACK-calico-conformance-backend-tcp-http"
+    # kube-proxy's nftables chain name: "service-" + hash + the service port (pkg/proxy/nftables/
+    # proxier.go servicePortChainNameBase @ v1.30.14)
+    base = "calico-conformance/backend/tcp/http"
+    chain = f"service-{_hash(base, 8)}-{base}"
     return (f"table ip kube-proxy {{\n"
             f"  chain nat-prerouting {{\n    type nat hook prerouting priority dstnat; policy accept;\n"
             f"    jump services\n  }}\n"

@@ -66,13 +66,18 @@ class Profile:
     linux_dataplane: str = "BPF"          # Installation spec.calicoNetwork.linuxDataplane
     breaks: tuple[str, ...] = ()
     # real kube-proxy v1.30 on every node against a real API server, in place of the emulated
-    # chains (calico_conformance.lab.realkubeproxy; needs `calico-conformance lab build`)
-    real_kube_proxy: bool = False
+    # chains (lab/realkubeproxy.py): "" (none), "running", or "stopped" (it programmed the nodes
+    # and was removed before felix started: the documents' switch-over)
+    real_kube_proxy: str = ""
+    # real felix (lab/realfelix.py), built from Calico's source, in place of the emulated
+    # dataplane: the profile's felix settings become its FelixConfiguration
+    real_felix: bool = False
 
     @property
     def real_components(self) -> tuple[str, ...]:
         """What `calico-conformance lab build` must have built for this profile (none: emulated)."""
-        return ("kube-apiserver", "kube-proxy") if self.real_kube_proxy else ()
+        needed = ("kube-apiserver",) if self.real_kube_proxy or self.real_felix else ()
+        return needed + (("kube-proxy",) if self.real_kube_proxy else ()) + (("felix",) if self.real_felix else ())
 
 
 _BPF = FelixSettings(bpf_enabled=True, ipv6_support=False)
@@ -106,7 +111,9 @@ PROFILES: dict[str, Profile] = {p.name: p for p in [
     Profile(name="ebpf-after-kube-proxy", kube_proxy_rules="felix-cleaned",
             summary="eBPF tunnel after the switch-over: kube-proxy was stopped and felix cleaned up "
                     "its rules, leaving what real felix leaves (KUBE-MARK-*, KUBE-POSTROUTING, "
-                    "KUBE-PROXY-CANARY, KUBE-PROXY-FIREWALL, KUBE-EXT-* without jumps, kubelet's chains)"),
+                    "KUBE-PROXY-CANARY, KUBE-PROXY-FIREWALL, KUBE-EXT-* with their masquerade rules, an empty "
+                    "KUBE-SVL-* on the backend's node, kubelet's chains; profile calico-ebpf-after-kube-proxy "
+                    "shows real felix doing it)"),
     Profile(name="kube-proxy", service_mode="kube-proxy", kube_proxy_rules="active", forward="overlay",
             felix=_IPTABLES, linux_dataplane="Iptables",
             summary="standard dataplane with kube-proxy (iptables): DNAT + masquerade at the "
@@ -114,7 +121,7 @@ PROFILES: dict[str, Profile] = {p.name: p for p in [
                     "tunnel address [truth: nodeport-inner-not-dnated]",
             breaks=("EBPF-NODEPORT-VXLAN", "EBPF-SOURCE-IP", "EBPF-NO-KUBE-PROXY")),
     Profile(name="kube-proxy-real", service_mode="kube-proxy", kube_proxy_rules="active", forward="overlay",
-            felix=_IPTABLES, linux_dataplane="Iptables", real_kube_proxy=True,
+            felix=_IPTABLES, linux_dataplane="Iptables", real_kube_proxy="running",
             summary="standard dataplane with real kube-proxy v1.30 (iptables mode) on every node, "
                     "fed by a real kube-apiserver (Nodes, NodePort Service, EndpointSlice); "
                     "needs `calico-conformance lab build`",
@@ -126,6 +133,23 @@ PROFILES: dict[str, Profile] = {p.name: p for p in [
     replace(_TUNNEL, name="ebpf-dual-stack", ipv6=True, felix=replace(_BPF, ipv6_support=True),
             summary="eBPF tunnel, dual-stack: NodePort on IPv4 and IPv6, each forwarded over its "
                     "own VXLAN device (vxlan.calico, vxlan-v6.calico) with the client's address kept"),
+    # Real felix, built from Calico's source (`calico-conformance lab build felix`): the same checks
+    # judged by the real thing.
+    Profile(name="calico-ebpf", real_felix=True,
+            summary="real felix in eBPF mode (bpfExternalServiceMode Tunnel) on every node, against a real "
+                    "kube-apiserver"),
+    Profile(name="calico-ebpf-dsr", real_felix=True, service_mode="dsr",
+            felix=replace(_BPF, external_service_mode="DSR"),
+            summary="real felix in eBPF mode with bpfExternalServiceMode DSR"),
+    Profile(name="calico-ebpf-after-kube-proxy", real_felix=True, real_kube_proxy="stopped",
+            kube_proxy_rules="felix-cleaned",
+            summary="the documents' switch-over for real: kube-proxy v1.30 programs every node (IPv4 and IPv6), "
+                    "is removed, then felix starts in eBPF mode and cleans up its rules"),
+    Profile(name="calico-iptables", real_felix=True, real_kube_proxy="running", service_mode="kube-proxy",
+            forward="overlay", kube_proxy_rules="active", felix=_IPTABLES, linux_dataplane="Iptables",
+            summary="real felix's standard dataplane (bpfEnabled false) beside real kube-proxy v1.30: what the "
+                    "eBPF checks must tell apart [truth: nodeport-inner-not-dnated]",
+            breaks=("EBPF-NODEPORT-VXLAN", "EBPF-SOURCE-IP", "EBPF-NO-KUBE-PROXY")),
     # One defect per check.
     replace(_TUNNEL, name="defect-snat-some-sources", snat_forwarded=True, snat_sources="172.31.0.64/26",
             breaks=("EBPF-SOURCE-IP",),
@@ -243,5 +267,9 @@ def listing() -> str:
     for p in PROFILES.values():
         tag = f"  [breaks {', '.join(p.breaks)}]" if p.breaks else ""
         default = " (default)" if p.name == DEFAULT_PROFILE else ""
-        lines.append(f"  {p.name:<{width}}  {p.summary}{default}{tag}")
+        real = f"  [real: {', '.join(p.real_components)}]" if p.real_components else ""
+        lines.append(f"  {p.name:<{width}}  {p.summary}{default}{tag}{real}")
+    lines.append("Profiles marked [real: ...] run those components built from source (`calico-conformance lab build`; "
+                 "felix: `lab build felix`, --calico-version picks v3.29.7 or v3.31.7); the others emulate Calico "
+                 "and check the suite itself.")
     return "\n".join(lines)

@@ -1,12 +1,12 @@
-"""Lab profile ``kube-proxy-real``: real kube-proxy v1.30 (iptables mode) on every lab node,
-against a real etcd + kube-apiserver made for the run. What a cluster would hold for the lab's
-NodePort service is written through the API (Nodes, a selector-less NodePort Service and its
-EndpointSlice naming the lab's backend pod); kube-proxy turns it into its own iptables rules in
-each node's namespace. It runs beside the lab's emulated plumbing (overlay routes through
-vxlan.calico), replacing only the emulated kube-proxy chains."""
+"""Real kube-proxy v1.30 (iptables mode) on every lab node, against the lab's real API server
+(lab/realapi.py). What a cluster would hold for the lab's NodePort services is written through
+the API (Nodes, selector-less NodePort Services and their EndpointSlices naming the lab's backend
+pod); kube-proxy turns it into its own iptables rules in each node's namespace. Profile
+``kube-proxy-real`` runs it beside the lab's emulated plumbing (overlay routes through
+vxlan.calico), replacing only the emulated kube-proxy chains; the real-felix profiles run it
+beside felix's standard dataplane, or before felix's eBPF dataplane takes over."""
 from __future__ import annotations
 
-import base64
 import time
 from pathlib import Path
 
@@ -14,18 +14,24 @@ import yaml
 
 from calico_conformance import processes
 from calico_conformance.executor import NetnsExecutor
-from calico_conformance.lab.topology import Topology
-from calico_conformance.realk8s import apply, versions
+from calico_conformance.lab.realapi import LabApi
+from calico_conformance.lab.topology import POD_NAMESPACE as NAMESPACE, Topology
+from calico_conformance.realk8s import versions
 from calico_conformance.realk8s.cache import Cache, root
-from calico_conformance.realk8s.controlplane import ControlPlane, ControlPlaneError
-from calico_conformance.realk8s.forward import NetnsForwarder
+from calico_conformance.realk8s.controlplane import ControlPlaneError
 from calico_conformance.vocabulary.errors import UsageError
 
-NAMESPACE = "calico-conformance"
 SERVICE = "backend"
 SERVICE_LOCAL = "backend-local"
-NODE_API_PORT = 6443          # where each node reaches the API server, on its own loopback
 CLUSTER_CIDR = "10.244.0.0/16"
+
+
+def binary(cache: Cache) -> Path:
+    path = cache.binary("kube-proxy", versions.KUBERNETES)
+    if not path.is_file():
+        raise UsageError(f"kube-proxy is not built in {cache.root}; run `calico-conformance lab build` "
+                         "(docs/real-calico.md)")
+    return path
 
 
 def cluster_objects(topo: Topology) -> list[dict]:
@@ -68,53 +74,31 @@ def kube_proxy_config(node_name: str, kubeconfig: Path) -> dict:
 
 
 class RealKubeProxy:
-    def __init__(self, topo: Topology, *, cache: Cache | None = None, sync_timeout: float = 90.0):
-        self.topo, self.sync_timeout = topo, sync_timeout
+    """kube-proxy on every node, fed by ``api`` (which already holds ``cluster_objects``);
+    ``start()`` returns once each has programmed both NodePorts, ``stop()`` ends them (their rules
+    stay, as when kube-proxy's DaemonSet is scaled away)."""
+
+    def __init__(self, topo: Topology, api: LabApi, *, cache: Cache | None = None, sync_timeout: float = 90.0):
+        self.topo, self.api, self.sync_timeout = topo, api, sync_timeout
         self.cache = cache or Cache(root())
-        self.cp: ControlPlane | None = None
-        self.forwarders: list[NetnsForwarder] = []
         self.proxies: list[processes.Process] = []
         self.timings: dict = {}
 
     def binary(self) -> str:
-        path = self.cache.binary("kube-proxy", versions.KUBERNETES)
-        if not path.is_file():
-            raise UsageError(f"kube-proxy is not built in {self.cache.root}; run `calico-conformance lab build` "
-                             "(lab dataplane kube-proxy-real, docs/real-calico.md)")
-        return str(path)
+        return str(binary(self.cache))
 
     def start(self) -> None:
         t0 = time.monotonic()
         kube_proxy = self.binary()
-        processes.handle_signals()
-        self.cp = ControlPlane()
-        self.cp.start()
-        self.timings["control_plane_ready_s"] = round(time.monotonic() - t0, 2)
-        apply.apply_all(apply.client(self.cp.kubeconfig), cluster_objects(self.topo))
-        kubeconfig = self._node_kubeconfig()
+        kubeconfig = self.api.kubeconfig("kube-proxy")
         for node in self.topo.nodes:
-            self.forwarders.append(NetnsForwarder(node.netns, NODE_API_PORT, self.cp.api_port).start())
-            config = self.cp.dir / f"kube-proxy-{node.name}.yaml"
+            config = self.api.dir / f"kube-proxy-{node.name}.yaml"
             config.write_text(yaml.safe_dump(kube_proxy_config(node.name, kubeconfig)))
             self.proxies.append(processes.Process(
                 f"kube-proxy-{node.name}", NetnsExecutor(node.netns).wrap([kube_proxy, "--config", str(config)]),
-                self.cp.dir / f"kube-proxy-{node.name}.log"))
+                self.api.dir / f"kube-proxy-{node.name}.log"))
         self._wait_synced()
         self.timings["kube_proxy_synced_s"] = round(time.monotonic() - t0, 2)
-
-    def _node_kubeconfig(self) -> Path:
-        c = self.cp.dir / "pki"
-        b64 = lambda name: base64.b64encode((c / name).read_bytes()).decode()
-        path = self.cp.dir / "kube-proxy.kubeconfig"
-        path.write_text(yaml.safe_dump({
-            "apiVersion": "v1", "kind": "Config", "current-context": "lab",
-            "clusters": [{"name": "lab", "cluster": {"server": f"https://127.0.0.1:{NODE_API_PORT}",
-                                                     "certificate-authority-data": b64("ca.crt")}}],
-            "users": [{"name": "kube-proxy", "user": {"client-certificate-data": b64("kube-proxy.crt"),
-                                                        "client-key-data": b64("kube-proxy.key")}}],
-            "contexts": [{"name": "lab", "context": {"cluster": "lab", "user": "kube-proxy"}}]}))
-        path.chmod(0o600)
-        return path
 
     def _synced(self, netns: str) -> bool:
         out = NetnsExecutor(netns).run(["iptables-save", "-t", "nat"], timeout=20).stdout
@@ -142,9 +126,3 @@ class RealKubeProxy:
         for proc in self.proxies:
             proc.stop(timeout=5.0)
         self.proxies = []
-        for fwd in self.forwarders:
-            fwd.stop()
-        self.forwarders = []
-        if self.cp is not None:
-            self.cp.stop()
-            self.cp = None

@@ -5,7 +5,8 @@ Pure functions of (topology, profile): no side effects, so they are easy to read
 from __future__ import annotations
 
 from calico_conformance.lab.profiles import Profile
-from calico_conformance.lab.topology import CLIENT_IP, NP_TUNNEL_DEV, POD_GATEWAY, LabNode, Topology, np_tunnel_mac
+from calico_conformance.lab.topology import (CLIENT_IP, FABRIC_GATEWAY, NP_TUNNEL_DEV, POD_GATEWAY, LabNode,
+                                             Topology, np_tunnel_mac)
 from calico_conformance.upstream import BPF_NODEPORT_VNI, POD_MTU_OVERHEAD
 
 CALI_MAC = "ee:ee:ee:ee:ee:ee"       # Calico's host-side MAC on every cali* interface
@@ -56,6 +57,10 @@ def fabric_batch(topo: Topology, profile: Profile) -> str:
         mtu = "" if name == "client" else f" mtu {profile.uplink_mtu}"
         lines += [f"link add p-{name} type veth peer name eth0 netns {netns} address {mac}{mtu}",
                   f"link set p-{name} master br0", f"link set p-{name} up"]
+    if profile.real_felix:
+        # the nodes' default gateway: every real node has a default route, and the kernel's proxy
+        # ARP on cali* (felix's standard dataplane) answers the pod only for a routable address
+        lines.append(f"addr add {FABRIC_GATEWAY}/24 dev br0")
     if profile.second_nic:
         lines += ["link add br1 type bridge", "link set br1 up"]
         for n in topo.nodes:
@@ -68,15 +73,27 @@ def fabric_batch(topo: Topology, profile: Profile) -> str:
     return "\n".join(lines) + "\n"
 
 
+def fabric_fdb(topo: Topology, profile: Profile) -> str:
+    """The fabric bridge's forwarding entries, as a switch has them once it has seen each port
+    speak. Without them the bridge floods unicast frames to every port until it learns, and a
+    node's capture shows frames meant for another (the emulated lab pins neighbours, so nothing
+    speaks first; real felix's lab resolves them by ARP, which teaches the bridge)."""
+    ends = [("client", topo.client_mac)] + [(n.name, n.uplink_mac) for n in topo.nodes]
+    lines = [f"fdb replace {mac} dev p-{name} master static" for name, mac in ends]
+    if profile.second_nic:
+        lines += [f"fdb replace {n.uplink2_mac} dev p2-{n.name} master static" for n in topo.nodes]
+    return "\n".join(lines) + "\n"
+
+
 def _neighbours(topo: Topology, me: str) -> list[str]:
     entries = [(CLIENT_IP, topo.client_mac)] + [(n.address, n.uplink_mac) for n in topo.nodes]
     return [f"neigh replace {ip} lladdr {mac} dev eth0 nud permanent"
             for ip, mac in entries if ip != me]
 
 
-def client_batch(topo: Topology) -> str:
+def client_batch(topo: Topology, *, static_neighbours: bool = True) -> str:
     lines = ["link set lo up", f"addr add {CLIENT_IP}/24 dev eth0", "link set eth0 up"]
-    lines += _neighbours(topo, CLIENT_IP)
+    lines += _neighbours(topo, CLIENT_IP) if static_neighbours else []
     return "\n".join(lines) + "\n"
 
 
@@ -137,6 +154,42 @@ def node_batch(topo: Topology, profile: Profile, node: LabNode) -> str:
     return "\n".join(lines) + "\n"
 
 
+def felix_node_batch(topo: Topology, profile: Profile, node: LabNode) -> str:
+    """A node as the kubelet and Calico's CNI plugin leave it for real felix: its uplink, a default
+    route, and on the backend's node the pod's veth (cni-plugin/pkg/dataplane/linux/dataplane_linux.go
+    @ v3.29.7: Calico's MAC, the pool's MTU, a /32 route to the pod). Felix makes the rest:
+    vxlan.calico, the routes to the other nodes' blocks, its own devices and programs."""
+    lines = ["link set lo up", f"addr add {node.address}/24 dev eth0", "link set eth0 up",
+             f"route add default via {FABRIC_GATEWAY} dev eth0"]
+    if node.name == topo.backend_node.name:
+        pod = topo.backend
+        lines += [f"link add {pod.host_iface} address {CALI_MAC} mtu {pod_mtu(profile)} type veth peer name eth0 "
+                  f"netns {pod.netns} address {pod.mac} mtu {pod_mtu(profile)}",
+                  f"link set {pod.host_iface} up",
+                  f"route add {pod.ip}/32 dev {pod.host_iface} scope link"]
+    return "\n".join(lines) + "\n"
+
+
+def kubelet_iptables(family: int) -> str:
+    """What kubelet v1.30 writes on every node (pkg/kubelet/kubelet_network_linux.go): the hint
+    chain that tells felix and kube-proxy which iptables backend the node uses, its canary chains,
+    and (IPv4) the localnet firewall. ``iptables-restore --noflush`` input."""
+    canary = ":KUBE-KUBELET-CANARY - [0:0]"
+    out = ["*mangle", ":KUBE-IPTABLES-HINT - [0:0]", canary, "COMMIT", "*nat", canary, "COMMIT", "*filter", canary]
+    if family == 4:
+        out += [":KUBE-FIREWALL - [0:0]", "-I OUTPUT -j KUBE-FIREWALL", "-I INPUT -j KUBE-FIREWALL",
+                '-A KUBE-FIREWALL -d 127.0.0.0/8 ! -s 127.0.0.0/8 -m comment --comment "block incoming localnet '
+                'connections" -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP']
+    return "\n".join(out + ["COMMIT"]) + "\n"
+
+
+def felix_workload_sysctls(topo: Topology) -> tuple[tuple[str, str], ...]:
+    """What the CNI plugin sets on the pod's host-side veth (dataplane_linux.go configureSysctls)."""
+    iface = topo.backend.host_iface
+    return ((f"net/ipv4/conf/{iface}/route_localnet", "1"), (f"net/ipv4/neigh/{iface}/proxy_delay", "0"),
+            (f"net/ipv4/conf/{iface}/proxy_arp", "1"), (f"net/ipv4/conf/{iface}/forwarding", "1"))
+
+
 def forward_not_deliver(via: str) -> list[str]:
     """Policy routing (IPv4 or IPv6 batch alike) that forwards marked NodePort packets for the
     node's own address ``via`` the given next hop instead of delivering them locally."""
@@ -192,14 +245,15 @@ def _return_path_routes(topo: Topology, profile: Profile, node: LabNode) -> list
     return lines
 
 
-def pod_batch(topo: Topology) -> str:
+def pod_batch(topo: Topology, *, static_gateway: bool = True) -> str:
+    """The pod's side, as the CNI plugin leaves it; the emulated lab pins the gateway's neighbour
+    entry (nothing answers ARP for it there), real felix answers it."""
     pod = topo.backend
-    return "\n".join([
-        "link set lo up", f"addr add {pod.ip}/32 dev eth0", "link set eth0 up",
-        f"route add {POD_GATEWAY} dev eth0 scope link",
-        f"route add default via {POD_GATEWAY} dev eth0",
-        f"neigh replace {POD_GATEWAY} lladdr {CALI_MAC} dev eth0 nud permanent",
-    ]) + "\n"
+    lines = ["link set lo up", f"addr add {pod.ip}/32 dev eth0", "link set eth0 up",
+             f"route add {POD_GATEWAY} dev eth0 scope link", f"route add default via {POD_GATEWAY} dev eth0"]
+    if static_gateway:
+        lines.append(f"neigh replace {POD_GATEWAY} lladdr {CALI_MAC} dev eth0 nud permanent")
+    return "\n".join(lines) + "\n"
 
 
 def forward_iface(profile: Profile) -> str:

@@ -135,7 +135,7 @@ def _key_dirs() -> list[str]:
 
 def _owner_alive(path: str) -> bool:
     pid = sweeper._owner_pid(os.path.basename(path))
-    return pid is None or pid == os.getpid() or sweeper._alive(pid)
+    return pid is None or pid == os.getpid() or sweeper.alive(pid)
 
 
 def _claim_privsep() -> None:

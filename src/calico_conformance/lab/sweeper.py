@@ -42,7 +42,7 @@ def _owner_pid(name: str) -> int | None:
     return None
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -54,7 +54,7 @@ def _alive(pid: int) -> bool:
 
 def stale() -> list[str]:
     return [n for n in netns.list_all()
-            if (pid := _owner_pid(n)) is not None and pid != os.getpid() and not _alive(pid)]
+            if (pid := _owner_pid(n)) is not None and pid != os.getpid() and not alive(pid)]
 
 
 def sweep_stale() -> list[str]:

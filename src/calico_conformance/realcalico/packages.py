@@ -26,6 +26,7 @@ _PROBES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "iptables": (("iptables",), ()),
     "iproute2": (("ip",), ()),
     "conntrack": (("conntrack",), ()),
+    "bpftool": (("bpftool",), ()),
     "libelf1": ((), tuple(p.format("libelf.so.1") for p in _LIBS)),
     "zlib1g": ((), tuple(p.format("libz.so.1") for p in _LIBS)),
     "libpcap0.8": ((), tuple(p.format("libpcap.so.0.8") for p in _LIBS)),
@@ -34,8 +35,9 @@ _PROBES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 # clang/llc 19 compile the BPF objects; gcc builds libbpf and felix's cgo; libelf/zlib/libpcap
 # headers are what felix's cgo includes (pcap.h through gopacket).
 BUILD = ("clang-19", "llvm-19", "libelf-dev", "zlib1g-dev", "libpcap-dev", "make", "gcc", "xz-utils")
-# felix panics without ipset; calico-felix links libelf, libz and libpcap dynamically.
-RUN = ("ipset", "iptables", "iproute2", "conntrack", "libelf1", "zlib1g", "libpcap0.8")
+# felix panics without ipset; calico-felix links libelf, libz and libpcap dynamically; the lab
+# lists felix's tc programs with bpftool (lab/bpfattach.py).
+RUN = ("ipset", "iptables", "iproute2", "conntrack", "libelf1", "zlib1g", "libpcap0.8", "bpftool")
 
 # root's PATH has the sbin directories; a user's often has not, and the tools are there.
 _PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])

@@ -4,7 +4,8 @@ A target module defines ``add_options(group)``, ``check(options)`` (what can be 
 anything is built) and ``create(options) -> Target``, where ``options`` has a
 ``getoption(name)`` method (pytest's config, or any object with the same method). It may define
 ``info_request(options) -> str | None``: text to print instead of running (``--lab-dataplane
-list``). Target modules import the kubernetes client only inside functions, so naming them here
+list``), and ``prepare(options, progress)``: what `calico-conformance run` builds before a first
+run (the lab's real components). Target modules import the kubernetes client only inside functions, so naming them here
 costs ``--help`` and the lab nothing.
 """
 from __future__ import annotations
@@ -31,6 +32,14 @@ def check(name: str, options) -> None:
     checker = getattr(module(name), "check", None)
     if checker:
         checker(options)
+
+
+def prepare(name: str, options, progress) -> None:
+    """What a target builds before its first run on a machine (the lab's real components), with
+    progress lines; optional (``prepare(options, progress)``)."""
+    preparer = getattr(module(name), "prepare", None)
+    if preparer:
+        preparer(options, progress)
 
 
 def info_request(name: str, options) -> str | None:

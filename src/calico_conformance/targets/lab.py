@@ -19,6 +19,10 @@ from calico_conformance.lab.capture import LabCapture
 from calico_conformance.lab.objects import lab_objects, load_overrides, with_overrides
 from calico_conformance.lab.rules import calico_address
 from calico_conformance.lab.topology import CLIENT_IP, LabSpec, Topology
+from calico_conformance.realcalico import build as felix_builds, packages, versions as felix_versions
+from calico_conformance.realk8s import build as k8s_builds, etcd
+from calico_conformance.realk8s.cache import Cache, root
+from calico_conformance.realk8s.components import COMPONENTS
 from calico_conformance.targets.base import Node, NodePortService, Target
 from calico_conformance.targets.capture import NodeCapture
 from calico_conformance.targets.clients import exchange_from
@@ -41,6 +45,11 @@ def add_options(parser) -> None:
                     help="how the lab captures: lab (its own AF_PACKET sockets, which know each "
                          "frame's direction) or tcpdump (as on real nodes: tcpdump -w in each node's "
                          "namespace, pcap files read back, direction from the interface's MAC)")
+    group.addoption("--lab-felix", default=None, metavar="TAG",
+                    help="the felix build a real-felix profile (calico-*) runs: a tag `calico-conformance lab build "
+                         f"felix` built ({', '.join(felix_versions.SUPPORTED)}, or the name you gave your own "
+                         "checkout's build); default: the one of --calico-version's release, else "
+                         f"{felix_versions.DEFAULT}")
     group.addoption("--lab-nodes", type=int, default=2, metavar="N",
                     help="number of lab nodes, 2-9 (default: 2)")
     group.addoption("--lab-client", default="external", metavar="NODE",
@@ -82,13 +91,14 @@ class LabTarget(Target):
     name = "lab"
 
     def __init__(self, spec: LabSpec, profile: profiles.Profile, object_files: tuple[str, ...] = (),
-                 capture: str = "lab", client: str = "external"):
+                 capture: str = "lab", client: str = "external", felix_build=None):
         self.capture = capture
         self.client_node = None if client == "external" else client
         self.topo = Topology(spec)
         self.profile = profile
         self.object_files = object_files
-        self.lab = Lab(self.topo, profile)
+        self.felix_build = felix_build
+        self.lab = Lab(self.topo, profile, felix_build=felix_build)
         self._injectors: list[processes.Process] = []
         self._injector_logs: list[str] = []
 
@@ -196,14 +206,34 @@ class LabTarget(Target):
     def facts(self) -> ClusterFacts:
         kernel, arch, os_image = self._host_facts
         return ClusterFacts(
-            target=self.name, calico_version=None, kubernetes_version="v1.31.0-lab",
+            target=self.name, calico_version=self._felix_version(), kubernetes_version="v1.31.0-lab",
             distribution="lab", datastore="kubernetes", felix=self.profile.felix,
             node_felix=profiles.node_settings(self.profile, self.topo),
             nodes=tuple(NodeFacts(n.name, felixlog.kernel_of(self.profile, n.name, kernel), arch, os_image)
                         for n in self.topo.nodes),
-            is_lab=True, lab_profile=self.profile.name)
+            is_lab=True, lab_profile=self.profile.name, lab_felix=self._felix_described())
+
+    def _felix_version(self) -> str | None:
+        """Real felix's version as felix itself reports it at start-up (None: emulated)."""
+        if self.lab.real_felix is None:
+            return None
+        for log in self.lab.real_felix.logs().values():
+            found = felixlog.reported_version(log)
+            if found:
+                return found
+        return self.felix_build.tag
+
+    def _felix_described(self) -> str | None:
+        if self.felix_build is None:
+            return None
+        source = self.felix_build.source
+        commit = (source.get("commit") or "")[:8]
+        origin = os.path.basename(source.get("origin") or source.get("path") or "") or "unknown source"
+        return f"felix {self._felix_version()} (" + (f"commit {commit}, " if commit else "") + f"built from {origin})"
 
     def felix_logs(self) -> dict[str, str]:
+        if self.lab.real_felix is not None:
+            return self.lab.real_felix.logs()
         return felixlog.logs(self.topo, self.profile)
 
     def snapshot(self) -> list[dict]:
@@ -239,6 +269,68 @@ def _settings(options) -> tuple[LabSpec, profiles.Profile, tuple[str, ...], str]
     return spec, profile, files, client
 
 
+def felix_tag(version: str | None, build: str | None = None) -> str:
+    """The felix build a real-felix profile runs: --lab-felix's tag as it is, else for
+    --calico-version the tag this project builds of that release (v3.31 -> v3.31.7), else the
+    default tag."""
+    if build:
+        return build
+    if version is None:
+        return felix_versions.DEFAULT
+    wanted = version if version.startswith("v") else f"v{version}"
+    for tag in felix_versions.SUPPORTED:
+        if wanted == tag or tag.startswith(wanted + "."):
+            return tag
+    raise UsageError(f"--calico-version {version}: the real-felix profiles run felix "
+                     f"{' or '.join(felix_versions.SUPPORTED)} (built by `calico-conformance lab build felix`); "
+                     "a build of your own is chosen with --lab-felix TAG")
+
+
+def felix_build(options, profile: profiles.Profile):
+    """The built felix a real-felix profile runs (None for an emulated one); a missing build is a
+    usage error naming the command that makes it."""
+    if not profile.real_felix:
+        if options.getoption("lab_felix"):
+            raise UsageError(f"--lab-felix picks the felix a real-felix profile runs (calico-*); --lab-dataplane "
+                             f"{profile.name} emulates it")
+        return None
+    tag = felix_tag(options.getoption("calico_version"), options.getoption("lab_felix"))
+    found = felix_builds.installed(Cache(root()), tag)
+    if found is None:
+        raise UsageError(f"--lab-dataplane {profile.name} runs real felix {tag}, which is not built here; run "
+                         f"`calico-conformance lab build felix --calico-version {tag}` (docs/real-calico.md)")
+    return found
+
+
+def prepare(options, progress) -> None:
+    """A real-component profile's first use on this machine: build what it runs and the cache
+    lacks (the same steps as `calico-conformance lab build`, minutes when Go's caches are cold,
+    then cached), saying so. A step that fails raises BuildError naming it."""
+    if options.getoption("lab_dataplane") not in profiles.PROFILES:
+        return           # check() says what is wrong with the name
+    profile = profiles.get(options.getoption("lab_dataplane"))
+    if not profile.real_components:
+        return
+    store = Cache(root())
+    wanted = [c for c in profile.real_components if c in COMPONENTS] + (["etcd"] if etcd.find(store) is None else [])
+    missing = [c for c in wanted if not store.has(c, COMPONENTS[c].version, COMPONENTS[c].wrapper.recipe())]
+    if missing:
+        progress(f"--lab-dataplane {profile.name} runs {', '.join(missing)}, not built on this machine yet: "
+                 "building it now (once; minutes when Go's caches are cold)")
+        k8s_builds.build(missing, store, progress=progress)
+    if profile.real_felix:
+        packages.ensure(packages.RUN, progress)
+        tag = felix_tag(options.getoption("calico_version"), options.getoption("lab_felix"))
+        if felix_builds.installed(store, tag) is None:
+            if tag not in felix_versions.SUPPORTED:
+                raise UsageError(f"--lab-felix {tag}: no felix build of that name in {store.root}; build yours with "
+                                 f"`calico-conformance lab build felix --calico-source DIR --calico-version {tag}`")
+            progress(f"--lab-dataplane {profile.name} runs felix {tag}, not built on this machine yet: building it "
+                     "from Calico's source now (once; see `calico-conformance lab build --help` for where the "
+                     "source comes from)")
+            felix_builds.build_felix(tag, store, progress=progress)
+
+
 def check(options) -> None:
     """Root, the tools the lab calls, and every lab option, before anything is built."""
     require_root()
@@ -246,7 +338,8 @@ def check(options) -> None:
     if missing:
         raise LabError(f"the lab needs {', '.join(missing)}, not found on PATH; run ./bootstrap "
                        "(it installs nftables, iptables, tcpdump, ethtool, iputils-ping)")
-    _settings(options)
+    _, profile, _, _ = _settings(options)
+    felix_build(options, profile)
 
 
 def info_request(options) -> str | None:
@@ -256,7 +349,8 @@ def info_request(options) -> str | None:
 
 def create(options) -> LabTarget:
     spec, profile, files, client = _settings(options)
-    target = LabTarget(spec, profile, files, capture=options.getoption("lab_capture"), client=client).up()
+    target = LabTarget(spec, profile, files, capture=options.getoption("lab_capture"), client=client,
+                       felix_build=felix_build(options, profile)).up()
     program = options.getoption("lab_inject")
     if program:
         try:

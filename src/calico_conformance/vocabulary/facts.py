@@ -55,6 +55,9 @@ class ClusterFacts:
     lab_profile: str | None = None
     # Felix settings where one node's differ from ``felix`` (FelixConfiguration node.<name>)
     node_felix: tuple[tuple[str, FelixSettings], ...] = ()
+    # the real felix a lab profile ran, as felix reported itself and where it was built from
+    # ("felix v3.29.7, commit 82fd18c2, built from calico-v3.29.7.tar.xz"); None: emulated
+    lab_felix: str | None = None
 
     def felix_for(self, node: str) -> FelixSettings:
         """The settings felix runs with on ``node`` (per-node configuration over the global)."""
@@ -75,9 +78,13 @@ class ClusterFacts:
             props[f"node.{node.name}"] = node.property_value()
         if self.is_lab:
             props["lab_profile"] = self.lab_profile or ""
-            props["lab_notice"] = LAB_NOTICE
+            props["lab_notice"] = REAL_FELIX_NOTICE.format(felix=self.lab_felix) if self.lab_felix else LAB_NOTICE
+            if self.lab_felix:
+                props["lab_felix"] = self.lab_felix
         return props
 
 
 LAB_NOTICE = ("This run used the reference lab: network namespaces that emulate a dataplane. "
               "It checks the conformance suite itself, not Calico.")
+REAL_FELIX_NOTICE = ("This run used the reference lab with real {felix} on every node, in network namespaces "
+                     "on this host's kernel: it judges that felix, not a cluster's installation of it.")
