@@ -134,7 +134,12 @@ def _check_suite_args(args: list[str]) -> str | None:
             raise UsageError(f"{arg.split('=', 1)[0]} with --kernel: a guest would write it inside itself; each "
                              "run's junit.xml, report.html, summary.json and evidence/ are in its reports directory")
     options = suite_options.parse(args)
-    return targets.info_request(options.getoption("target"), options)
+    info = targets.info_request(options.getoption("target"), options)
+    if not info:
+        # the guests see the cache read-only: what the run needs (real felix) is built here first
+        targets.prepare(options.getoption("target"), options,
+                        lambda line: print(f"calico-conformance: build: {line}", file=sys.stderr, flush=True))
+    return info
 
 
 def _prune(own: dict) -> int:

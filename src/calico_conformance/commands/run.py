@@ -14,7 +14,6 @@ from calico_conformance import suite_options, targets
 from calico_conformance.atomic import write_atomic
 from calico_conformance.commands import certify
 from calico_conformance.paths import plugin_args, suite_dir
-from calico_conformance.realk8s.gotool import BuildError
 from calico_conformance.record import placeholder
 from calico_conformance.report.bundle import check_destination, write_bundle
 from calico_conformance.reports_dir import ReportsLock, clear_reports
@@ -207,16 +206,9 @@ def run(argv: list[str]) -> int:
 
 
 def _prepare(options) -> None:
-    """Build what the target runs before its first run here (the lab's real components). A build
-    that fails is an environment error: one line naming the step, the run does not start."""
+    """Build what the target runs before its first run here (the lab's real components)."""
     say = lambda line: print(f"calico-conformance: build: {line}", file=sys.stderr, flush=True)
-    try:
-        targets.prepare(options.getoption("target"), options, say)
-    except BuildError as exc:
-        hint = (" (for `run`: set the variable, or build first with `calico-conformance lab build felix "
-                "--calico-source ...`)" if exc.step == "felix source" else "")
-        raise UsageError(f"cannot build what --lab-dataplane {options.getoption('lab_dataplane')} runs: step "
-                         f"`{exc.step}` failed: {exc.reason}{hint}") from None
+    targets.prepare(options.getoption("target"), options, say)
 
 
 def _run_locked(args, paths: list[str], reports: Path, bundle: str | None, mode: str) -> int:

@@ -37,6 +37,9 @@ def configure(parser) -> None:
     parser.add_argument("--profile", action="append", metavar="NAME",
                         help="only this profile; repeat for several (default: every profile, "
                              "`calico-conformance run --lab-dataplane list`)")
+    parser.add_argument("--calico-version", metavar="TAG",
+                        help="the felix the real-felix profiles (calico-*) run: v3.29.7 (default) or v3.31.7; "
+                             "they need `calico-conformance lab build felix`, and say so when it is missing")
     parser.add_argument("--json", action="store_true", help="print the results as one JSON document")
     parser.add_argument("--logs", metavar="DIR",
                         help="keep each profile's pytest output and captures in DIR/PROFILE/ "
@@ -134,7 +137,7 @@ class _Collector:
             self.verdicts[cid] = outcome
 
 
-def run_profile(profile: str, logs: Path) -> Result:
+def run_profile(profile: str, logs: Path, calico_version: str | None = None) -> Result:
     """The suite against one profile, in this process; its output goes to logs/PROFILE/pytest.log."""
 
     out_dir = logs / profile
@@ -142,6 +145,8 @@ def run_profile(profile: str, logs: Path) -> Result:
     collector = _Collector()
     args = [*plugin_args(), "-p", "no:cacheprovider", "-q", "-rfEs", "-W", "ignore::DeprecationWarning",
             f"--lab-dataplane={profile}", f"--evidence-dir={out_dir / 'evidence'}", str(suite_dir())]
+    if calico_version and profiles.get(profile).real_felix:
+        args.insert(-1, f"--calico-version={calico_version}")
     buffer = io.StringIO()
     started = time.perf_counter()
     with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
@@ -174,7 +179,7 @@ def run(args) -> int:
         logs = keep or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="cc-selftest-")))
         started = time.perf_counter()
         for name in names:
-            result = run_profile(name, logs)
+            result = run_profile(name, logs, args.calico_version)
             results.append(result)
             if not args.json:
                 print(f"  {name}: {result.caught} ({result.seconds:.1f} s)", file=sys.stderr, flush=True)

@@ -27,6 +27,8 @@ _PROBES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "iproute2": (("ip",), ()),
     "conntrack": (("conntrack",), ()),
     "bpftool": (("bpftool",), ()),
+    "etcd-server": (("etcd",), ()),
+    "openssl": (("openssl",), ()),
     "libelf1": ((), tuple(p.format("libelf.so.1") for p in _LIBS)),
     "zlib1g": ((), tuple(p.format("libz.so.1") for p in _LIBS)),
     "libpcap0.8": ((), tuple(p.format("libpcap.so.0.8") for p in _LIBS)),
@@ -35,6 +37,9 @@ _PROBES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 # clang/llc 19 compile the BPF objects; gcc builds libbpf and felix's cgo; libelf/zlib/libpcap
 # headers are what felix's cgo includes (pcap.h through gopacket).
 BUILD = ("clang-19", "llvm-19", "libelf-dev", "zlib1g-dev", "libpcap-dev", "make", "gcc", "xz-utils")
+# the lab's real control plane: etcd (Debian's 3.4 is accepted by kube-apiserver 1.30) and the
+# openssl CLI for its certificates
+CONTROL_PLANE = ("etcd-server", "openssl")
 # felix panics without ipset; calico-felix links libelf, libz and libpcap dynamically; the lab
 # lists felix's tc programs with bpftool (lab/bpfattach.py).
 RUN = ("ipset", "iptables", "iproute2", "conntrack", "libelf1", "zlib1g", "libpcap0.8", "bpftool")

@@ -24,6 +24,7 @@ import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from calico_conformance.digest import sha256_file
 from calico_conformance.realk8s.gotool import BuildError
 from calico_conformance.vocabulary.errors import UsageError
 
@@ -58,14 +59,6 @@ class Source:
 
 def is_url(text: str) -> bool:
     return text.startswith(("http://", "https://"))
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def archive_facts(path: Path) -> tuple[str, str]:
@@ -197,7 +190,7 @@ def _download(url: str, cache: Path, progress, step: str) -> Path:
 
 def _archive(path: Path, origin: str, how: str) -> Source:
     commit, tag = archive_facts(path)
-    return Source("archive", origin, how, str(path.resolve()), sha256_of(path), commit, tag)
+    return Source("archive", origin, how, str(path.resolve()), sha256_file(path), commit, tag)
 
 
 def given() -> tuple[str, str] | None:

@@ -135,12 +135,7 @@ def write_bundle(reports: Path, dest: Path) -> Path:
             staging = Path(tmp) / "bundle"
             staging.mkdir()
             _fill(staging, reports)
-            buf = io.BytesIO()
-            with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-                for path in sorted(staging.rglob("*")):
-                    if path.is_file():
-                        tar.add(path, arcname=str(path.relative_to(staging)))
-            write_atomic(dest, buf.getvalue())
+            write_tar_gz(staging, dest)
         return dest
     check_destination(dest)
     dest.mkdir(parents=True, exist_ok=True)
@@ -181,3 +176,14 @@ def read_summary(bundle: Path) -> dict:
     if not isinstance(rec, dict) or not isinstance(rec.get("checks"), list):
         raise ValueError("not a calico-conformance run record (no list of checks in it)")
     return rec
+
+
+def write_tar_gz(directory: Path, dest: Path) -> None:
+    """``directory``'s files as a .tar.gz at ``dest`` (names relative to it, in order), written
+    atomically: a reader never sees half an archive."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for path in sorted(directory.rglob("*")):
+            if path.is_file():
+                tar.add(path, arcname=str(path.relative_to(directory)))
+    write_atomic(dest, buf.getvalue())

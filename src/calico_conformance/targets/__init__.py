@@ -10,6 +10,7 @@ costs ``--help`` and the lab nothing.
 """
 from __future__ import annotations
 
+from calico_conformance.realk8s.gotool import BuildError
 from calico_conformance.targets import kind, kubeconfig, lab, ssh
 from calico_conformance.vocabulary.errors import UsageError
 
@@ -36,10 +37,17 @@ def check(name: str, options) -> None:
 
 def prepare(name: str, options, progress) -> None:
     """What a target builds before its first run on a machine (the lab's real components), with
-    progress lines; optional (``prepare(options, progress)``)."""
+    progress lines; optional (``prepare(options, progress)``). A build step that fails is an
+    environment error: one line naming the step, and the run does not start."""
     preparer = getattr(module(name), "prepare", None)
-    if preparer:
+    if not preparer:
+        return
+    try:
         preparer(options, progress)
+    except BuildError as exc:
+        hint = (" (for `run`: set the variable, or build first with `calico-conformance lab build felix "
+                "--calico-source ...`)" if exc.step == "felix source" else "")
+        raise UsageError(f"cannot build what this run needs: step `{exc.step}` failed: {exc.reason}{hint}") from None
 
 
 def info_request(name: str, options) -> str | None:

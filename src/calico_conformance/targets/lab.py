@@ -311,6 +311,7 @@ def prepare(options, progress) -> None:
     profile = profiles.get(options.getoption("lab_dataplane"))
     if not profile.real_components:
         return
+    packages.ensure(packages.CONTROL_PLANE, progress)
     store = Cache(root())
     wanted = [c for c in profile.real_components if c in COMPONENTS] + (["etcd"] if etcd.find(store) is None else [])
     missing = [c for c in wanted if not store.has(c, COMPONENTS[c].version, COMPONENTS[c].wrapper.recipe())]

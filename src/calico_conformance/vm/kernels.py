@@ -35,6 +35,7 @@ from pathlib import Path
 import yaml
 
 from calico_conformance.atomic import write_atomic
+from calico_conformance.digest import sha256_file
 from calico_conformance.executor import run_local
 from calico_conformance.realk8s import cache
 from calico_conformance.vocabulary.errors import UsageError
@@ -228,7 +229,7 @@ class Store:
                             source=f"debian {pin.suite}", tcg_cpu=pin.tcg_cpu)
 
     def _prepare_deb(self, req: Request) -> Kernel:
-        sha = _sha256(req.path)
+        sha = sha256_file(req.path)
         label = _key(req, sha)
         kernel = self._manifest(label, sha)
         if kernel:
@@ -296,7 +297,7 @@ class Store:
     def _download(self, pin: Pin) -> Path:
         debs = self.root / "debs"
         deb = debs / pin.deb_name
-        if deb.is_file() and _sha256(deb) == pin.sha256:
+        if deb.is_file() and sha256_file(deb) == pin.sha256:
             return deb
         env = self._apt_env()
         if not any((self.root / "apt" / "lists").glob(f"*_dists_{pin.suite}_InRelease")):
@@ -313,7 +314,7 @@ class Store:
                 raise UsageError(self._missing(pin, env) if "not found" in result.stderr.lower()
                                  else f"cannot download {pin.package} {pin.version}: {result.describe()}")
             got = partial / pin.deb_name
-            digest = _sha256(got)
+            digest = sha256_file(got)
             if digest != pin.sha256:
                 raise UsageError(f"{pin.package} {pin.version}: sha256 {digest} is not the pinned {pin.sha256} "
                                  "(kernels.yaml); the download was discarded")
@@ -380,7 +381,7 @@ def _key(req: Request, sha256: str | None = None) -> str:
     if req.kind == "line":
         return req.pin.line
     if req.kind == "deb":
-        return f"deb-{(sha256 or _sha256(req.path))[:12]}"
+        return f"deb-{(sha256 or sha256_file(req.path))[:12]}"
     return f"dir-{hashlib.sha256(str(req.path).encode()).hexdigest()[:12]}"
 
 
@@ -477,13 +478,6 @@ def unzstd(path: Path, scratch: Path) -> bytes:
     """A zstd-compressed file (a kernel module ``.ko.zst``), decompressed."""
     return _unzstd(path.read_bytes(), scratch)
 
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _size(path: Path) -> int:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime
 import importlib.util
-import io
 import json
 import re
 import shutil
@@ -26,7 +25,7 @@ from calico_conformance import paths, record
 from calico_conformance.atomic import write_atomic
 from calico_conformance.executor import run_local
 from calico_conformance.realk8s import cache
-from calico_conformance.report.bundle import ARCHIVES, write_bundle
+from calico_conformance.report.bundle import ARCHIVES, write_bundle, write_tar_gz
 from calico_conformance.reports_dir import clear_reports
 from calico_conformance.vm import guest, host, initramfs, kernels
 from calico_conformance.vocabulary import exitcodes
@@ -338,12 +337,7 @@ def _bundle(plan: Plan, doc: dict, single: bool) -> None:
                     write_bundle(plan.reports / row["dir"], staging / row["dir"])
             write_matrix(staging, doc)
             if dest.name.endswith(ARCHIVES):
-                buf = io.BytesIO()
-                with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-                    for path in sorted(staging.rglob("*")):
-                        if path.is_file():
-                            tar.add(path, arcname=str(path.relative_to(staging)))
-                write_atomic(dest, buf.getvalue())
+                write_tar_gz(staging, dest)
             else:
                 shutil.rmtree(dest, ignore_errors=True)
                 shutil.copytree(staging, dest)
