@@ -164,6 +164,24 @@ def test_a_matrix_bundle_replaces_only_an_earlier_matrix_bundle(tmp_path):
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
 
 
+def test_comma_lists_of_calico_versions_and_profiles_make_variants_of_every_kernel():
+    from calico_conformance.commands.certify import _variants
+    assert _variants(["--check", "SUP-KERNEL"]) == [matrix.Variant("", ["--check", "SUP-KERNEL"])]
+    variants = _variants(["--lab-dataplane=calico-ebpf,calico-ebpf-dsr", "--calico-version", "v3.29.7,v3.31.7"])
+    assert [v.label for v in variants] == ["calico-ebpf-v3.29.7", "calico-ebpf-v3.31.7", "calico-ebpf-dsr-v3.29.7",
+                                           "calico-ebpf-dsr-v3.31.7"]
+    assert variants[-1].args == ["--lab-dataplane=calico-ebpf-dsr", "--calico-version", "v3.31.7"]
+    assert [v.args[1] for v in _variants(["--calico-version", "v3.29.7,v3.31.7"])] == ["v3.29.7", "v3.31.7"]
+    plan = matrix.Plan(kernels=kernels.parse("5.10,6.12"), variants=variants[:2], reports=Path("r"), bundle=None,
+                       settings=None)
+    assert [str(plan.dest(k, v)) for k, v in plan.runs] == [
+        "r/kernel-5.10-calico-ebpf-v3.29.7", "r/kernel-5.10-calico-ebpf-v3.31.7",
+        "r/kernel-6.12-calico-ebpf-v3.29.7", "r/kernel-6.12-calico-ebpf-v3.31.7"]
+    for bad in ("v3.29.7,", "v3.29.7,v3.29.7"):
+        with pytest.raises(UsageError, match="distinct values"):
+            _variants(["--calico-version", bad])
+
+
 def test_a_deb_that_is_not_a_kernel_is_refused_in_one_line(tmp_path):
     pkg = tmp_path / "pkg"
     (pkg / "DEBIAN").mkdir(parents=True)
@@ -391,6 +409,32 @@ def test_a_kernel_matrix_judges_each_kernel_and_compares_across_them(kernel61, t
     assert compared.returncode == 0, compared.stdout + compared.stderr
     assert re.search(rf"node node1 kernel +{re.escape(PINS['5.10'].release)} -> {re.escape(PINS['6.12'].release)}",
                      compared.stdout), compared.stdout
+    assert not qemu_of(store.runs)
+
+
+@needs_vm
+def test_real_felix_of_both_versions_is_conformant_on_the_oldest_kernel(kernel61, tmp_path):
+    """The certification the issue asks for: real felix v3.29.7 and v3.31.7, built on the host,
+    run in a 5.10 guest (the oldest kernel the documents support), each a variant of one matrix."""
+    from calico_conformance.realcalico import build as felix_builds, versions as felix_versions
+    from calico_conformance.realk8s.cache import Cache, root
+    tags = [t for t in felix_versions.SUPPORTED if felix_builds.installed(Cache(root()), t)]
+    if len(tags) < 2:
+        pytest.skip("felix is not built for " + ", ".join(sorted(set(felix_versions.SUPPORTED) - set(tags)))
+                    + ": run `./bootstrap --dev` or `calico-conformance lab build felix --calico-version TAG`")
+    store, _ = kernel61
+    reports = tmp_path / "reports"
+    proc = cli("certify", "--kernel", "5.10", "--lab-dataplane", "calico-ebpf", "--calico-version", ",".join(tags),
+               "--reports-dir", str(reports), timeout=1800)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    doc = json.loads((reports / "matrix.json").read_text())
+    assert [(r["variant"], r["verdict"]) for r in doc["runs"]] == [(f"calico-ebpf-{t}", "conformant") for t in tags]
+    for row, tag in zip(doc["runs"], tags):
+        assert row["kernel_seen"] and row["calico_version"] == tag and row["profile"] == "calico-ebpf"
+        rec = json.loads((reports / row["dir"] / "summary.json").read_text())
+        assert f"real felix {tag}" in rec["notice"] and PINS["5.10"].release in rec["notice"]
+        logs = list((reports / row["dir"] / "evidence").glob("felix-node*.log"))
+        assert len(logs) == 2 and all(f"version=\"{tag}\"" in log.read_text() for log in logs)
     assert not qemu_of(store.runs)
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from calico_conformance.record import fill_from_catalogs
+from calico_conformance.vocabulary.facts import LAB_NOTICE
 
 MODES = ("lines", "quiet", "off")
 _MARK = {"passed": "PASS", "failed": "FAIL", "skipped": "SKIP", "not run": "NOT RUN"}
@@ -116,6 +117,9 @@ def terminal_summary(terminalreporter, config) -> None:
         return      # pytest's "ERROR: ..." line says why the run did not start; nothing was written but the record
     if rec.get("notice") and _mode(config) == "lines":
         tr.write_line(f"NOTE: {rec['notice']}")
+        if rec["notice"] == LAB_NOTICE:
+            tr.write_line("      Real Calico: --lab-dataplane calico-ebpf runs real felix, built from Calico's source "
+                          "on first use; a cluster: --target kind|kubeconfig|ssh (--help)")
     if _mode(config) != "quiet":
         for label, path in (("report", collector.html), ("summary", collector.path), ("junit", collector.junit)):
             if path is not None and Path(path).exists():

@@ -35,6 +35,10 @@ Calico version x profile -> verdict, timings, links to each report).
   --kernel K[,K...]     5.10, 6.1, 6.12 (Debian's packages, pinned in vm/kernels.yaml), a
                         linux-image .deb, or a directory of an unpacked one (default for
                         certify: 5.10,6.1,6.12)
+  --calico-version V[,V...], --lab-dataplane P[,P...]
+                        several values make variants: every kernel runs each combination
+                        in its own guest (for example --lab-dataplane calico-ebpf
+                        --calico-version v3.29.7,v3.31.7: real felix of both on each kernel)
   --reports-dir DIR     where reports go (default: reports)
   --bundle DIR|FILE.tar.gz  the certification bundle (several kernels: the matrix and a bundle
                         per kernel)
@@ -126,6 +130,38 @@ def _settings(own: dict) -> guest.Settings:
                           timeout_s=timeout, grace_s=min(30.0, timeout / 4))
 
 
+# Suite options whose comma lists make variants of the matrix: each kernel runs every combination.
+VARIED = ("--lab-dataplane", "--calico-version")
+
+
+def _variants(args: list[str]) -> list[matrix.Variant]:
+    """The suite's options once per combination of the VARIED options' comma-listed values, each
+    labelled by the values that vary (``calico-ebpf-v3.31.7``); one unlabelled variant otherwise."""
+    choices: list[tuple[int, bool, str, list[str]]] = []     # (index in args, "--opt=v" form, option, values)
+    for i, arg in enumerate(args):
+        name, eq, value = arg.partition("=")
+        if name in VARIED:
+            value = value if eq else (args[i + 1] if i + 1 < len(args) else "")
+            values = [v.strip() for v in value.split(",")]
+            if len(values) > 1:
+                if not all(values) or len(set(values)) != len(values):
+                    raise UsageError(f"{name} {value}: give distinct values, separated by commas")
+                choices.append((i, bool(eq), name, values))
+    variants = [matrix.Variant("", list(args))]
+    for i, inline, name, values in choices:
+        grown = []
+        for variant in variants:
+            for value in values:
+                varied = list(variant.args)
+                if inline:
+                    varied[i] = f"{name}={value}"
+                else:
+                    varied[i + 1] = value
+                grown.append(matrix.Variant("-".join(filter(None, (variant.label, value))), varied))
+        variants = grown
+    return variants
+
+
 def _check_suite_args(args: list[str]) -> str | None:
     """The suite's options, read on the host before any guest boots (a typo costs no boot); a
     listing the target prints instead of running, if they ask for one."""
@@ -179,6 +215,7 @@ def run(argv: list[str], *, default_kernels: str | None = None) -> int:
         if "--list" in flags:
             return _list()
         plan_kernels = _kernels(own, default)
+        variants = _variants(args)
         if not plan_kernels:
             raise UsageError("give --kernel K[,K...]: one of " + ", ".join(kernels.pins()) + ", a .deb or a directory")
         reports = Path(own.get("--reports-dir", ["reports"])[-1])
@@ -190,12 +227,13 @@ def run(argv: list[str], *, default_kernels: str | None = None) -> int:
         return exitcodes.USAGE
     try:
         try:
-            info = _check_suite_args(args)
-            if info:
-                print(info)
-                return 0
+            for variant in variants:
+                info = _check_suite_args(variant.args)
+                if info:
+                    print(info)
+                    return 0
             if bundle:
-                (check_destination if len(plan_kernels) == 1 else matrix.check_bundle)(bundle)
+                (check_destination if len(plan_kernels) * len(variants) == 1 else matrix.check_bundle)(bundle)
             settings = _settings(own)
         except UsageError as exc:
             print(f"calico-conformance: error: {exc}", file=sys.stderr)
@@ -203,7 +241,7 @@ def run(argv: list[str], *, default_kernels: str | None = None) -> int:
             return exitcodes.USAGE
         for sig in (signal.SIGTERM, signal.SIGHUP):     # unwind like Ctrl-C: guests stopped, records written
             signal.signal(sig, _interrupt)
-        plan = matrix.Plan(kernels=plan_kernels, args=args, reports=reports, bundle=bundle, settings=settings,
+        plan = matrix.Plan(kernels=plan_kernels, variants=variants, reports=reports, bundle=bundle, settings=settings,
                            quiet="--quiet" in flags)
         return matrix.run_kernels(plan)
     finally:

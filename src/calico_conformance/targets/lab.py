@@ -20,7 +20,7 @@ from calico_conformance.lab.objects import lab_objects, load_overrides, with_ove
 from calico_conformance.lab.rules import calico_address
 from calico_conformance.lab.topology import CLIENT_IP, LabSpec, Topology
 from calico_conformance.realcalico import build as felix_builds, packages, versions as felix_versions
-from calico_conformance.realk8s import build as k8s_builds, etcd
+from calico_conformance.realk8s import build as k8s_builds, etcd, versions as k8s_versions
 from calico_conformance.realk8s.cache import Cache, root
 from calico_conformance.realk8s.components import COMPONENTS
 from calico_conformance.targets.base import Node, NodePortService, Target
@@ -206,12 +206,16 @@ class LabTarget(Target):
     def facts(self) -> ClusterFacts:
         kernel, arch, os_image = self._host_facts
         return ClusterFacts(
-            target=self.name, calico_version=self._felix_version(), kubernetes_version="v1.31.0-lab",
+            target=self.name, calico_version=self._felix_version(), kubernetes_version=self._kubernetes_version(),
             distribution="lab", datastore="kubernetes", felix=self.profile.felix,
             node_felix=profiles.node_settings(self.profile, self.topo),
             nodes=tuple(NodeFacts(n.name, felixlog.kernel_of(self.profile, n.name, kernel), arch, os_image)
                         for n in self.topo.nodes),
             is_lab=True, lab_profile=self.profile.name, lab_felix=self._felix_described())
+
+    def _kubernetes_version(self) -> str:
+        # With real components the API felix and kube-proxy talk to is a real kube-apiserver of this version.
+        return k8s_versions.KUBERNETES if self.profile.real_components else "v1.31.0-lab"
 
     def _felix_version(self) -> str | None:
         """Real felix's version as felix itself reports it at start-up (None: emulated)."""

@@ -5,8 +5,10 @@ guest, writing to a share mounted at the reports directory's own path, so summar
 report.html and evidence/ come back as if the run had been local. One kernel writes the reports
 directory itself; several write ``kernel-<line>/`` each and, beside them, the matrix: kernel x
 Calico version x profile -> verdict, with the timings and a link to each run's report
-(``matrix.json``, ``MATRIX.md``, ``matrix.html``). The exit code is the guest's verdict's; of a
-matrix, the worst of them."""
+(``matrix.json``, ``MATRIX.md``, ``matrix.html``). Comma lists given to ``--calico-version`` or
+``--lab-dataplane`` make variants: every kernel runs each of them, in its own guest and directory
+(``kernel-6.12-calico-ebpf-v3.31.7/``). The exit code is the guest's verdict's; of a matrix, the
+worst of them."""
 from __future__ import annotations
 
 import datetime
@@ -40,19 +42,39 @@ WORST_FIRST = (exitcodes.INTERRUPTED, exitcodes.NOT_CONFORMANT, exitcodes.UNSUPP
 
 
 @dataclass(frozen=True)
-class Plan:
-    """What the command line asked for, checked: the kernels, the suite's own options (handed to
-    the guest unchanged), the reports directory and the bundle, and how the guests run."""
-    kernels: list[kernels.Request]
+class Variant:
+    """One way to run the suite on every kernel: its label ("" for the only one) and the suite's
+    options for it, handed to the guest unchanged."""
+    label: str
     args: list[str]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the command line asked for, checked: the kernels, the variants of the suite's options,
+    the reports directory and the bundle, and how the guests run."""
+    kernels: list[kernels.Request]
+    variants: list[Variant]
     reports: Path
     bundle: Path | None
     settings: guest.Settings
     quiet: bool = False
 
+    @property
+    def runs(self) -> list[tuple[kernels.Request, Variant]]:
+        return [(req, variant) for req in self.kernels for variant in self.variants]
 
-def subdir(req: kernels.Request) -> str:
-    return "kernel-" + re.sub(r"[^A-Za-z0-9.+_-]", "-", req.label)
+    @property
+    def single(self) -> bool:
+        return len(self.runs) == 1
+
+    def dest(self, req: kernels.Request, variant: Variant) -> Path:
+        return self.reports if self.single else self.reports / subdir(req, variant)
+
+
+def subdir(req: kernels.Request, variant: Variant | None = None) -> str:
+    name = req.label + (f"-{variant.label}" if variant and variant.label else "")
+    return "kernel-" + re.sub(r"[^A-Za-z0-9.+_-]", "-", name)
 
 
 def check_bundle(dest: Path) -> None:
@@ -78,7 +100,7 @@ def run_kernels(plan: Plan) -> int:
     """Every kernel of the plan, one guest after another; the exit code of the verdict."""
     say = (lambda line: None) if plan.quiet else (lambda line: print(f"vm: {line}", flush=True))
     started = _now()
-    single = len(plan.kernels) == 1
+    single = plan.single
     _clear(plan.reports)
     try:
         host.ensure_tools(say)
@@ -89,23 +111,20 @@ def run_kernels(plan: Plan) -> int:
         return exitcodes.USAGE
     if not single:
         accel = plan.settings.accel
-        say(f"{len(plan.kernels)} kernels, one guest at a time, under {accel.label}"
+        variants = f" x {len(plan.variants)} variants" if len(plan.variants) > 1 else ""
+        say(f"{len(plan.kernels)} kernels{variants}, one guest at a time, under {accel.label}"
             + ("" if accel.name == "kvm" else f" ({accel.why})"))
     rows: list[dict] = []
     store = kernels.Store(say=say)
     try:
-        for req in plan.kernels:
-            dest = plan.reports if single else plan.reports / subdir(req)
-            rows.append(_one(req, dest, plan, store, say))
+        for req, variant in plan.runs:
+            rows.append(_one(req, variant, plan, store, say))
             if rows[-1]["exit_code"] == exitcodes.INTERRUPTED:
                 break
     except KeyboardInterrupt:
-        done = {r["kernel"] for r in rows}
-        for req in plan.kernels:
-            if req.label not in done:
-                dest = plan.reports if single else plan.reports / subdir(req)
-                rows.append(_interrupted(req, dest))
-                break
+        if len(rows) < len(plan.runs):
+            req, variant = plan.runs[len(rows)]
+            rows.append(_interrupted(req, variant, plan))
     code = worst(r["exit_code"] for r in rows)
     doc = matrix_record(rows, plan, started, code)
     if not single:
@@ -126,9 +145,10 @@ def warm_bytecode() -> None:
     run_local([sys.executable, "-m", "compileall", "-q", "-j", "0", *map(str, sorted(folders))], timeout=300)
 
 
-def _one(req: kernels.Request, dest: Path, plan: Plan, store: kernels.Store, say) -> dict:
-    """One kernel: made ready, booted, the suite run in it, its reports back in ``dest``."""
-    dest = dest.resolve()
+def _one(req: kernels.Request, variant: Variant, plan: Plan, store: kernels.Store, say) -> dict:
+    """One kernel and variant: made ready, booted, the suite run in it, its reports back in its
+    directory."""
+    dest = plan.dest(req, variant).resolve()
     dest.mkdir(parents=True, exist_ok=True)
     clear_reports(dest)
     began = time.monotonic()
@@ -138,18 +158,18 @@ def _one(req: kernels.Request, dest: Path, plan: Plan, store: kernels.Store, say
     except (UsageError, ExecutorError) as exc:
         rec = _placeholder(dest, f"kernel {req.label} could not be booted: {exc}", exitcodes.USAGE)
         print(f"calico-conformance: error: kernel {req.label}: {exc}", file=sys.stderr, flush=True)
-        return _row(req, None, dest, rec, {"prepare_s": round(time.monotonic() - began, 2)}, plan)
+        return _row(req, variant, None, dest, rec, {"prepare_s": round(time.monotonic() - began, 2)}, plan)
     prepared = time.monotonic() - began
-    argv = [sys.executable, "-m", "calico_conformance.cli", "run", *plan.args, "--reports-dir", str(dest)]
+    argv = [sys.executable, "-m", "calico_conformance.cli", "run", *variant.args, "--reports-dir", str(dest)]
     try:
         outcome = guest.run(kernel, initrd, argv, runs=store.runs, settings=plan.settings, cwd=Path.cwd(),
                             out=dest, collect=dest, readonly=cache.root(), say=say)
     except KeyboardInterrupt:
-        return _interrupted(req, dest, kernel)
+        return _interrupted(req, variant, plan, kernel)
     except ExecutorError as exc:
         rec = _placeholder(dest, f"kernel {req.label}: the guest could not be started: {exc}", exitcodes.USAGE)
         print(f"calico-conformance: error: kernel {req.label}: {exc}", file=sys.stderr, flush=True)
-        return _row(req, kernel, dest, rec, {"prepare_s": round(prepared, 2)}, plan)
+        return _row(req, variant, kernel, dest, rec, {"prepare_s": round(prepared, 2)}, plan)
     rec = _judged(dest, req, outcome)
     timings = {"prepare_s": round(prepared, 2), **outcome.timings()}
     rec["vm"] = {**kernel.record(), "accel": plan.settings.accel.name, "accel_why": plan.settings.accel.why,
@@ -158,9 +178,13 @@ def _one(req: kernels.Request, dest: Path, plan: Plan, store: kernels.Store, say
     write_atomic(dest / "summary.json", json.dumps(rec, indent=2) + "\n")
     if outcome.status != "exited" or not outcome.started:
         print(f"calico-conformance: error: kernel {req.label}: {outcome.why}", file=sys.stderr, flush=True)
-    say(f"kernel {req.label} ({kernel.release}): {rec['verdict']} (exit {rec['exit_code']}); boot "
+    say(f"kernel {req.label} ({kernel.release}){_on(variant)}: {rec['verdict']} (exit {rec['exit_code']}); boot "
         f"{_s(outcome.boot_s)}, suite in the guest {_s(outcome.command_s)}, total {_s(outcome.total_s)}")
-    return _row(req, kernel, dest, rec, timings, plan)
+    return _row(req, variant, kernel, dest, rec, timings, plan)
+
+
+def _on(variant: Variant) -> str:
+    return f", {variant.label}" if variant.label else ""
 
 
 def _judged(dest: Path, req: kernels.Request, outcome: guest.Outcome) -> dict:
@@ -200,29 +224,32 @@ def _placeholder(dest: Path, why: str, code: int) -> dict:
     return rec
 
 
-def _interrupted(req: kernels.Request, dest: Path, kernel: kernels.Kernel | None = None) -> dict:
+def _interrupted(req: kernels.Request, variant: Variant, plan: Plan, kernel: kernels.Kernel | None = None) -> dict:
+    dest = plan.dest(req, variant).resolve()
     dest.mkdir(parents=True, exist_ok=True)
-    rec = _final(dest) or _placeholder(dest, f"interrupted (Ctrl-C or SIGTERM) while kernel {req.label} ran",
-                                       exitcodes.INTERRUPTED)
-    return _row(req, kernel, dest, rec, {}, None)
+    rec = _final(dest) or _placeholder(dest, f"interrupted (Ctrl-C or SIGTERM) while kernel {req.label}"
+                                       f"{_on(variant)} ran", exitcodes.INTERRUPTED)
+    return _row(req, variant, kernel, dest, rec, {}, plan)
 
 
-def _row(req, kernel, dest: Path, rec: dict, timings: dict, plan: Plan | None) -> dict:
+def _row(req, variant: Variant, kernel, dest: Path, rec: dict, timings: dict, plan: Plan) -> dict:
     target = rec.get("target", {})
     node_kernels = sorted({n.get("kernel", "") for n in rec.get("nodes", [])})
     row_of = next((c.get("calico_version_row", "") for c in rec.get("checks", []) if c.get("calico_version_row")), "")
-    base = plan.reports.resolve() if plan and len(plan.kernels) > 1 else dest.parent
+    base = dest.parent if plan.single else plan.reports.resolve()
     where = dest.relative_to(base) if dest.is_relative_to(base) else dest
     link = lambda name: str(Path(where) / name) if (dest / name).exists() else None
-    return {"kernel": req.label, "release": kernel.release if kernel else None,
+    return {"kernel": req.label, "variant": variant.label, "release": kernel.release if kernel else None,
             "package": kernel.package if kernel else None, "version": kernel.version if kernel else None,
             "sha256": kernel.sha256 if kernel else None, "source": kernel.source if kernel else None,
-            "calico_version": (row_of.split() or [target.get("calico_version") or "unknown"])[0],
+            # real felix: the tag it reported; otherwise the support matrix's row the run was judged by
+            "calico_version": (target["calico_version"] if target.get("lab_felix") and target.get("calico_version")
+                               else (row_of.split() or [target.get("calico_version") or "unknown"])[0]),
             "profile": target.get("lab_profile") or target.get("target") or "-",
             "verdict": rec.get("verdict", "incomplete"), "why": rec.get("why", ""),
             "exit_code": exitcodes.INCOMPLETE if rec.get("exit_code") is None else int(rec["exit_code"]),
             "node_kernels": node_kernels, "kernel_seen": bool(kernel) and kernel.release in node_kernels,
-            "accel": plan.settings.accel.name if plan else None, "dir": str(where),
+            "accel": plan.settings.accel.name, "dir": str(where),
             "report": link("report.html"), "summary": link("summary.json"), **timings}
 
 
@@ -236,11 +263,12 @@ def worst(codes) -> int:
 def matrix_record(rows: list[dict], plan: Plan, started: str, code: int) -> dict:
     verdicts: dict[str, list[str]] = {}
     for r in rows:
-        verdicts.setdefault(r["verdict"], []).append(r["kernel"])
+        verdicts.setdefault(r["verdict"], []).append(r["kernel"] + (f" ({r['variant']})" if r.get("variant") else ""))
     why = "; ".join(f"{v} on {', '.join(k)}" for v, k in verdicts.items())
     overall = next((r["verdict"] for c in WORST_FIRST for r in rows if r["exit_code"] == c), "interrupted")
     return {"schema": SCHEMA, "verdict": overall, "why": why, "exit_code": code, "started": started,
-            "finished": _now(), "options": list(plan.args), "accel": plan.settings.accel.name,
+            "finished": _now(), "options": list(plan.variants[0].args) if len(plan.variants) == 1 else [],
+            "variants": {v.label: v.args for v in plan.variants if v.label}, "accel": plan.settings.accel.name,
             "accel_why": plan.settings.accel.why, "cpus": plan.settings.cpus,
             "memory_mib": plan.settings.memory_mib, "runs": rows}
 
@@ -249,6 +277,8 @@ def markdown(doc: dict) -> str:
     out = [f"### Kernel matrix: **{doc['verdict']}** (exit {doc['exit_code']})", "", doc["why"], "",
            f"Guests under {doc['accel'].upper()} ({doc['accel_why']}), {doc['cpus']} vCPUs, {doc['memory_mib']} MiB; "
            f"suite options: `{' '.join(doc['options']) or '(none)'}`", "",
+           *[f"- variant `{label}`: `{' '.join(args)}`" for label, args in doc.get("variants", {}).items()],
+           *([""] if doc.get("variants") else []),
            "| kernel | release | Calico version | profile | verdict | boot | suite in guest | total | report |",
            "|---|---|---|---|---|---|---|---|---|"]
     for r in doc["runs"]:
@@ -272,10 +302,11 @@ td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}th{background:#f4f
 <p>{{ doc.why }}</p>
 <p>Guests under {{ doc.accel|upper }} ({{ doc.accel_why }}), {{ doc.cpus }} vCPUs, {{ doc.memory_mib }} MiB.
 Suite options: <code>{{ doc.options|join(' ') or '(none)' }}</code>. {{ doc.started }} to {{ doc.finished }}.</p>
-<table><tr><th>kernel</th><th>release (in the guest)</th><th>Calico version</th><th>profile</th><th>verdict</th>
+{% if doc.variants %}<ul>{% for label, args in doc.variants.items() %}<li>variant {{ label }}: <code>{{ args|join(' ') }}</code></li>{% endfor %}</ul>{% endif %}
+<table><tr><th>kernel</th><th>variant</th><th>release (in the guest)</th><th>Calico version</th><th>profile</th><th>verdict</th>
 <th>boot</th><th>suite in guest</th><th>total</th><th>report</th></tr>
 {% for r in doc.runs %}<tr class="{{ 'conformant' if r.verdict == 'conformant' else ('bad' if r.exit_code in (1, 2, 3) else 'other') }}">
-<td>{{ r.kernel }}</td><td>{{ r.release or '-' }}{% if r.release and not r.kernel_seen %} (nodes: {{ r.node_kernels|join(', ') or 'none' }}){% endif %}</td>
+<td>{{ r.kernel }}</td><td>{{ r.variant or '-' }}</td><td>{{ r.release or '-' }}{% if r.release and not r.kernel_seen %} (nodes: {{ r.node_kernels|join(', ') or 'none' }}){% endif %}</td>
 <td>{{ r.calico_version }}</td><td>{{ r.profile }}</td><td title="{{ r.why }}">{{ r.verdict }} (exit {{ r.exit_code }})</td>
 <td>{{ secs(r.boot_s) }}</td><td>{{ secs(r.suite_s) }}</td><td>{{ secs(r.total_s) }}</td>
 <td>{% if r.report %}<a href="{{ r.report }}">report</a>{% else %}-{% endif %}</td></tr>

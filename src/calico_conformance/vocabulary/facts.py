@@ -78,7 +78,9 @@ class ClusterFacts:
             props[f"node.{node.name}"] = node.property_value()
         if self.is_lab:
             props["lab_profile"] = self.lab_profile or ""
-            props["lab_notice"] = REAL_FELIX_NOTICE.format(felix=self.lab_felix) if self.lab_felix else LAB_NOTICE
+            kernel = self.nodes[0].kernel if self.nodes else "unknown"
+            props["lab_notice"] = (REAL_FELIX_NOTICE.format(felix=self.lab_felix, kernel=kernel) if self.lab_felix
+                                   else LAB_NOTICE)
             if self.lab_felix:
                 props["lab_felix"] = self.lab_felix
         return props
@@ -87,4 +89,4 @@ class ClusterFacts:
 LAB_NOTICE = ("This run used the reference lab: network namespaces that emulate a dataplane. "
               "It checks the conformance suite itself, not Calico.")
 REAL_FELIX_NOTICE = ("This run used the reference lab with real {felix} on every node, in network namespaces "
-                     "on this host's kernel: it judges that felix, not a cluster's installation of it.")
+                     "on Linux {kernel}: it judges that felix on that kernel, not a cluster's installation of it.")
