@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -47,3 +48,21 @@ def check_count() -> int:
     from calico_conformance import catalog
     from calico_conformance.support import matrix
     return len(catalog.load()) + len(matrix.load().entries)
+
+
+def html_verdict(reports: Path) -> str | None:
+    """The verdict report.html's banner carries (None: no report)."""
+    path = reports / "report.html"
+    if not path.exists():
+        return None
+    found = re.search(r'data-verdict="([a-z ]+)"', path.read_text())
+    return found.group(1) if found else "?"
+
+
+def junit_verdict(reports: Path) -> str | None:
+    """The verdict junit.xml's properties carry (None: no junit.xml)."""
+    path = reports / "junit.xml"
+    if not path.exists():
+        return None
+    found = re.search(r'<property name="verdict" value="([a-z ]+)"', path.read_text())
+    return found.group(1) if found else "?"

@@ -142,14 +142,16 @@ def test_nothing_is_left_after_down():
     lab = lab_with_sshd()
     keys = lab.sshd.keys
     # a detached process a session leaves behind (as an interrupted capture would)
-    run_in_client(lab, executor(lab), ["sh", "-c", "nohup sleep 600 </dev/null >/dev/null 2>&1 &"])
+    # a duration of its own, so another test's sleep is not taken for ours
+    nap = f"sleep 6{os.getpid():07d}"
+    run_in_client(lab, executor(lab), ["sh", "-c", f"nohup {nap} </dev/null >/dev/null 2>&1 &"])
     assert len(_lab_sshd_pids(keys)) == 2 and os.path.isdir(keys)
     left = subprocess.run(["ip", "netns", "pids", lab.topo.nodes[0].netns], capture_output=True, text=True)
     assert len(left.stdout.split()) >= 2                  # sshd and the sleep
     lab.down()
     lab.down()                                            # safe twice
     assert _lab_sshd_pids(keys) == [] and not os.path.exists(keys)
-    assert not subprocess.run(["pgrep", "-f", "sleep 600"], capture_output=True).stdout
+    assert not subprocess.run(["pgrep", "-fx", nap], capture_output=True).stdout
     if not had_privsep and not any(map(sshd._owner_alive, sshd._key_dirs())):   # no other lab's sshd
         assert not os.path.exists(sshd.PRIVSEP_DIR)
 

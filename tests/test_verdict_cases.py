@@ -14,7 +14,7 @@ from calico_conformance import catalog
 from calico_conformance.lab import profiles
 from calico_conformance.support import matrix
 from calico_conformance.vocabulary import exitcodes
-from suite_runner import REPO, needs_root, verdicts
+from suite_runner import REPO, html_verdict, junit_verdict, needs_root, verdicts
 
 CLI = [sys.executable, "-m", "calico_conformance.cli"]
 TESTS = REPO / "tests"
@@ -27,22 +27,6 @@ def run(reports, *args, env=None, timeout=180, cwd=REPO):
 
 def record(reports) -> dict:
     return json.loads((reports / "summary.json").read_text())
-
-
-def html_verdict(reports) -> str | None:
-    path = reports / "report.html"
-    if not path.exists():
-        return None
-    found = re.search(r'data-verdict="([a-z ]+)"', path.read_text())
-    return found.group(1) if found else "?"
-
-
-def junit_verdict(reports) -> str | None:
-    path = reports / "junit.xml"
-    if not path.exists():
-        return None
-    found = re.search(r'<property name="verdict" value="([a-z ]+)"', path.read_text())
-    return found.group(1) if found else "?"
 
 
 def last_line(proc) -> str:

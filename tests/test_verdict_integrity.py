@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from suite_runner import REPO, needs_root, verdicts
+from suite_runner import REPO, html_verdict, needs_root, verdicts
 
 CLI = [sys.executable, "-m", "calico_conformance.cli"]
 TESTS = REPO / "tests"
@@ -29,15 +29,6 @@ def gate_passes(reports) -> bool:
     """The README's gate: jq -e '.verdict == "conformant"' reports/summary.json"""
     rec = record(reports)
     return bool(rec) and rec.get("verdict") == "conformant"
-
-
-def html_verdict(reports) -> str | None:
-    path = reports / "report.html"
-    if not path.exists():
-        return None
-    import re
-    found = re.search(r'data-verdict="([a-z ]+)"', path.read_text())
-    return found.group(1) if found else "?"
 
 
 @needs_root

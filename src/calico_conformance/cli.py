@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
         if not getattr(args, "_run", None):
             parser.print_help()
-            return 2
+            return exitcodes.USAGE
         call = lambda: args._run(args)
     try:
         return int(call() or 0)

@@ -19,7 +19,6 @@ from calico_conformance.fixtures.evidence import evidence  # noqa: F401
 from calico_conformance.fixtures.felix import felix_bpf  # noqa: F401
 from calico_conformance.fixtures.nodeport import etp_local, nodeport, nodeport6  # noqa: F401
 from calico_conformance.fixtures.target import facts, target  # noqa: F401
-from calico_conformance.lab import profiles
 from calico_conformance.paths import in_suite, suite_dir
 from calico_conformance.record import VERDICT_NOTES
 from calico_conformance.report.path import describe
@@ -28,7 +27,6 @@ from calico_conformance.session import (EVIDENCE_KEY, FACTS_KEY, TARGET_KEY, bui
 from calico_conformance.summary import RunSummary, VerdictGuard
 from calico_conformance.support import matrix, versions
 from calico_conformance.vocabulary.errors import UsageError
-from calico_conformance.vocabulary.facts import LAB_NOTICE
 
 
 def pytest_addoption(parser):
@@ -286,15 +284,9 @@ def pytest_testnodedown(node, error):
 
 
 def pytest_report_header(config):
-    name = config.getoption("target")
-    lines = [f"calico-conformance: target {name}"]
-    if name == "lab":
-        dataplane = config.getoption("lab_dataplane")
-        lines[0] += f", lab dataplane {dataplane}"
-        real = dataplane in profiles.PROFILES and profiles.PROFILES[dataplane].real_felix
-        lines.append("NOTE: " + ("real felix runs on the lab's nodes: this run judges that felix (which one: the "
-                                 "target line below)" if real else LAB_NOTICE))
-    return lines
+    first, *rest = targets.header(config.getoption("target"), config)
+    notes = [line for line in rest if line.startswith("NOTE: ")]
+    return [", ".join([first, *(line for line in rest if line not in notes)]), *notes]
 
 
 @pytest.hookimpl(optionalhook=True)

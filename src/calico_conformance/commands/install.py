@@ -6,7 +6,7 @@ import sys
 
 from calico_conformance.install import data, flow, options as install_opts, render
 from calico_conformance.install.run import Installer
-from calico_conformance.k8s import connect
+from calico_conformance.k8s import access, connect
 from calico_conformance.redact import redact_text, redact_urls
 
 NAME = "install"
@@ -17,8 +17,7 @@ def configure(parser) -> None:
     parser.add_argument("--dry-run", action="store_true", help="print the steps; change nothing")
     parser.add_argument("-o", "--output", choices=["text", "yaml"], default="text",
                         help="dry-run output: text (a step list) or yaml (every object and patch)")
-    parser.add_argument("--kubeconfig", metavar="PATH", help="kubeconfig (default: $KUBECONFIG or ~/.kube/config)")
-    parser.add_argument("--context", metavar="NAME", help="kubeconfig context (default: the current one)")
+    access.add_to(parser.add_argument)
     parser.add_argument("--calico-version", metavar="RELEASE",
                         help="install this Calico release (e.g. v3.31.7): its tigera-operator.yaml, "
                              "operator-crds.yaml (v3.30+) and custom-resources.yaml from --release-url "

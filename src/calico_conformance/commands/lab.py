@@ -10,11 +10,11 @@ import argparse
 import sys
 import time
 
-from calico_conformance.realcalico import build as felix_build
-from calico_conformance.realcalico import source, versions
+from calico_conformance.realcalico import build as felix_build, source, versions
 from calico_conformance.realk8s import build, cache
 from calico_conformance.realk8s.components import ALL
 from calico_conformance.realk8s.gotool import BuildError
+from calico_conformance.vocabulary import exitcodes
 from calico_conformance.vocabulary.errors import UsageError
 
 NAME = "lab"
@@ -83,7 +83,7 @@ def run(args) -> int:
     if getattr(args, "action", None) != "build":
         print("calico-conformance lab: choose an action: build (see `calico-conformance lab build --help`)",
               file=sys.stderr)
-        return 2
+        return exitcodes.USAGE
 
     store = cache.Cache(cache.root(args.cache_dir))
     names = _names(args)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import sys
 
+from calico_conformance.k8s import access
 from calico_conformance.support import calico_version, matrix, render
 from calico_conformance.support.engine import evaluate
 from calico_conformance.support.live import read_cluster
@@ -22,8 +23,7 @@ def configure(parser) -> None:
                              "detected from the cluster, else the newest the project knows)")
     parser.add_argument("--output", choices=("table", "json"), default="table",
                         help="table for people (default) or json (see docs/preflight.md)")
-    parser.add_argument("--kubeconfig", metavar="PATH", help="kubeconfig for live mode (default: $KUBECONFIG or ~/.kube/config)")
-    parser.add_argument("--context", metavar="NAME", help="kubeconfig context for live mode")
+    access.add_to(parser.add_argument)     # live mode
 
 
 def run(args) -> int:

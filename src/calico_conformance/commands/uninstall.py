@@ -3,15 +3,14 @@ newest first, from the ledger it left in the cluster."""
 from __future__ import annotations
 
 from calico_conformance.install.run import uninstall
-from calico_conformance.k8s import connect
+from calico_conformance.k8s import access, connect
 
 NAME = "uninstall"
 HELP = "revert what `calico-conformance install` changed (from its ledger in the cluster)"
 
 
 def configure(parser) -> None:
-    parser.add_argument("--kubeconfig", metavar="PATH", help="kubeconfig (default: $KUBECONFIG or ~/.kube/config)")
-    parser.add_argument("--context", metavar="NAME", help="kubeconfig context (default: the current one)")
+    access.add_to(parser.add_argument)
     parser.add_argument("--timeout", type=float, default=600, metavar="SECONDS",
                         help="how long to wait for the operator to remove Calico (default: 600)")
 

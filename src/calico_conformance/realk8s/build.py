@@ -2,7 +2,6 @@
 module into the cache (quick when it is all there), step by step, a failure naming its step."""
 from __future__ import annotations
 
-import fcntl
 import os
 import re
 import shutil
@@ -12,6 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from calico_conformance import lockfile
 from calico_conformance.realk8s import etcd, gotool, versions, wrapper
 from calico_conformance.realk8s.cache import Cache
 from calico_conformance.realk8s.components import ALL, COMPONENTS
@@ -43,14 +43,8 @@ def check_names(names: list[str]) -> None:
 @contextmanager
 def locked(cache: Cache):
     """One build at a time per cache (two runs must not race on the same wrapper or tree)."""
-    try:
-        cache.root.mkdir(parents=True, exist_ok=True)
-        handle = open(cache.root / ".lock", "w")
-    except OSError as exc:
-        raise UsageError(f"cannot write the cache directory {cache.root}: {exc.strerror}; choose another with "
-                         "--cache-dir or CC_CACHE_DIR") from None
-    with handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+    with lockfile.held(cache.root / ".lock", what="the cache directory",
+                       hint="choose another with --cache-dir or CC_CACHE_DIR"):
         yield
 
 

@@ -4,8 +4,8 @@ A target module defines ``add_options(group)``, ``check(options)`` (what can be 
 anything is built) and ``create(options) -> Target``, where ``options`` has a
 ``getoption(name)`` method (pytest's config, or any object with the same method). It may define
 ``info_request(options) -> str | None``: text to print instead of running (``--lab-dataplane
-list``), and ``prepare(options, progress)``: what `calico-conformance run` builds before a first
-run (the lab's real components). Target modules import the kubernetes client only inside functions, so naming them here
+list``), ``prepare(options, progress)``: what `calico-conformance run` builds before a first
+run (the lab's real components), and ``header(options) -> list[str]``: lines for pytest's header. Target modules import the kubernetes client only inside functions, so naming them here
 costs ``--help`` and the lab nothing.
 """
 from __future__ import annotations
@@ -48,6 +48,12 @@ def prepare(name: str, options, progress) -> None:
         hint = (" (for `run`: set the variable, or build first with `calico-conformance lab build felix "
                 "--calico-source ...`)" if exc.step == "felix source" else "")
         raise UsageError(f"cannot build what this run needs: step `{exc.step}` failed: {exc.reason}{hint}") from None
+
+
+def header(name: str, options) -> list[str]:
+    """The run's first lines: the target, and what the target says of itself (optional)."""
+    described = getattr(TARGET_MODULES.get(name), "header", None)
+    return [f"calico-conformance: target {name}", *(described(options) if described else [])]
 
 
 def info_request(name: str, options) -> str | None:

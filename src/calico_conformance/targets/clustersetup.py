@@ -6,6 +6,7 @@ from __future__ import annotations
 from calico_conformance.install import flow, options as install_opts
 from calico_conformance.install.detect import detect
 from calico_conformance.install.run import Installer, uninstall
+from calico_conformance.k8s import access
 from calico_conformance.targets.clusteropts import add_once, group_of, opt, per_worker, progress
 from calico_conformance.vocabulary.errors import UsageError
 from calico_conformance.vocabulary.images import ECHO_IMAGE, NODE_AGENT_IMAGE
@@ -13,9 +14,9 @@ from calico_conformance.vocabulary.images import ECHO_IMAGE, NODE_AGENT_IMAGE
 
 def add_cluster_options(parser) -> None:
     g = group_of(parser)
-    add_once(g, "--kubeconfig", default=None, metavar="PATH",
-             help="kubeconfig of the cluster (default: $KUBECONFIG or ~/.kube/config)")
-    g.addoption("--context", default=None, metavar="NAME", help="kubeconfig context (default: current)")
+    (kubeconfig, kubeconfig_kw), (context, context_kw) = access.KUBECONFIG, access.CONTEXT
+    add_once(g, *kubeconfig, **kubeconfig_kw)         # pytest-kind-ng defines it too
+    g.addoption(*context, **context_kw)
     g.addoption("--install", action="store_true",
                 help="install Calico in eBPF mode first (doc: v3.29 steps); without it nothing outside the "
                      "suite's namespace is changed")

@@ -28,7 +28,7 @@ from calico_conformance.targets.capture import NodeCapture
 from calico_conformance.targets.clients import exchange_from
 from calico_conformance.vocabulary.errors import ExecutorError, TargetError, UsageError
 from calico_conformance.vocabulary.exchange import HttpExchange
-from calico_conformance.vocabulary.facts import ClusterFacts, NodeFacts
+from calico_conformance.vocabulary.facts import LAB_NOTICE, ClusterFacts, NodeFacts
 from calico_conformance.vocabulary.frames import CapturePoint
 from calico_conformance.workloads import httpget, synprobe
 
@@ -345,6 +345,14 @@ def check(options) -> None:
                        "(it installs nftables, iptables, tcpdump, ethtool, iputils-ping)")
     _, profile, _, _ = _settings(options)
     felix_build(options, profile)
+
+
+def header(options) -> list[str]:
+    """Which dataplane, and whether the run judges real felix or checks the suite."""
+    name = options.getoption("lab_dataplane")
+    real = name in profiles.PROFILES and profiles.PROFILES[name].real_felix
+    return [f"lab dataplane {name}", "NOTE: " + ("real felix runs on the lab's nodes: this run judges that felix "
+                                                 "(which one: the target line below)" if real else LAB_NOTICE)]
 
 
 def info_request(options) -> str | None:

@@ -18,7 +18,6 @@ Everything lives under ``<cache>/kernels/`` (``CC_CACHE_DIR``, else /var/cache/c
 """
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import lzma
@@ -34,6 +33,7 @@ from pathlib import Path
 
 import yaml
 
+from calico_conformance import lockfile
 from calico_conformance.atomic import write_atomic
 from calico_conformance.digest import sha256_file
 from calico_conformance.executor import run_local
@@ -156,14 +156,8 @@ class Store:
     @contextmanager
     def locked(self):
         """One preparation at a time per cache (two runs must not unpack into one tree)."""
-        try:
-            self.root.mkdir(parents=True, exist_ok=True)
-            handle = open(self.root / ".prepare.lock", "w")
-        except OSError as exc:
-            raise UsageError(f"cannot write the kernel cache {self.root}: {exc.strerror}; set CC_CACHE_DIR "
-                             "to a directory you can write") from None
-        with handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
+        with lockfile.held(self.root / ".prepare.lock", what="the kernel cache",
+                           hint="set CC_CACHE_DIR to a directory you can write"):
             self._sweep_partials()
             yield
 
