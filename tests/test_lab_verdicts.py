@@ -33,6 +33,8 @@ DIFFERENCES = {
     "calico-ebpf": {},
     "calico-ebpf-dsr": {"EBPF-DSR-DIRECT-RETURN": P},
     "calico-ebpf-after-kube-proxy": {},
+    "calico-ebpf-ipip-pool": {},
+    "calico-ebpf-no-encap-pool": {},
     "calico-iptables": {"EBPF-BPF-ACTIVE": S, "EBPF-NODEPORT-VXLAN": F, "EBPF-SOURCE-IP": F, "EBPF-NO-KUBE-PROXY": F},
     "ebpf-dsr-optout": {},
     "ebpf-dsr-backend-only": {"EBPF-DSR-DIRECT-RETURN": P},

@@ -15,7 +15,7 @@ from calico_conformance.lab import ipv6, kubeproxy, realfelix, rules, sshd, swee
 from calico_conformance.lab.calicoobjects import calico_objects
 from calico_conformance.lab.profiles import FABRIC_MTU, Profile
 from calico_conformance.lab.realapi import LabApi
-from calico_conformance.lab.realfelix import RealFelix
+from calico_conformance.lab.realfelix import RealFelix, bgp_routes, ensure_tunl0
 from calico_conformance.lab.realkubeproxy import RealKubeProxy, cluster_objects
 from calico_conformance.lab.topology import Topology
 from calico_conformance.lab.trunk import TrunkEmitter
@@ -117,8 +117,15 @@ class Lab:
             if profile.real_kube_proxy == "stopped":
                 self.real_kube_proxy.stop()
         if profile.real_felix:
+            for node in self.topo.nodes:
+                routes = bgp_routes(self.topo, profile, node)
+                if profile.pool_encapsulation == "IPIP":
+                    ensure_tunl0(node.netns)
+                if routes:
+                    _run(["ip", "-n", node.netns, "-batch", "-"], input="\n".join(routes) + "\n",
+                         what=f"routing the other nodes' pod blocks on {node.name} (BGP's part)")
             self.real_felix = RealFelix(self.topo, self.felix_build, self.api, bpf=bool(profile.felix.bpf_enabled),
-                                        workdir=self.api.dir)
+                                        workdir=self.api.dir, pool_encapsulation=profile.pool_encapsulation)
             self.real_felix.start()
         self.timings.update(self.api.timings)
         for part in (self.real_kube_proxy, self.real_felix):
@@ -166,6 +173,9 @@ class Lab:
                            f"net/ipv4/conf/{topo.backend.host_iface}/proxy_arp", "1")
         _run(["ip", "-n", topo.backend.netns, "-batch", "-"], input=rules.pod_batch(topo),
              what="configuring the backend pod")
+        if not profile.pod_gso:     # the pod's stack segments each packet itself (no TSO/GSO on its eth0)
+            _run(["ip", "netns", "exec", topo.backend.netns, "ethtool", "-K", "eth0", "tso", "off", "gso", "off"],
+                 what="turning segmentation offload off in the backend pod")
         if profile.uplink_mtu != FABRIC_MTU:
             # Wire-sized frames: veth and bridge pass GSO super-frames whatever their MTU, as no
             # NIC does; segmented at the node, a frame longer than FABRIC_MTU is dropped.

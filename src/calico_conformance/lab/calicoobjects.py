@@ -69,21 +69,28 @@ def _pool(profile: Profile) -> dict:
                      "natOutgoing": True, "nodeSelector": "all()"}}
 
 
-def _ipam(topo: Topology, tag: str) -> list[dict]:
-    """Per node, what Calico IPAM leaves: a block affine to the node holding its VXLAN tunnel
-    address (ordinal 0) and, on the backend's node, the pod's address. Felix turns remote blocks
-    into its routes through vxlan.calico; without them it has no route to the pod."""
+# The tunnel address calico-node allocates for the pool's encapsulation (none without one).
+TUNNEL_KIND = {"VXLAN": "vxlan", "IPIP": "ipip", "None": None}
+
+
+def _ipam(topo: Topology, tag: str, tunnel: str | None) -> list[dict]:
+    """Per node, what Calico IPAM leaves: a block affine to the node holding its tunnel address
+    (ordinal 0, for a VXLAN or IPIP pool) and, on the backend's node, the pod's address. Felix
+    turns remote blocks into its routes (through the pool's tunnel device, or straight to the
+    peer); without them it has no route to the pod."""
     objs, backend, cid = [], topo.backend, container_id(topo)
     for node in topo.nodes:
         cidr = block_cidr(node.index)
-        tunnel_handle = f"vxlan-tunnel-addr-{node.name}"
         allocations: list = [None] * (1 << (32 - BLOCK_SIZE))
-        allocations[0] = 0
-        attributes = [{"handle_id": tunnel_handle, "secondary": {"node": node.name, "type": "vxlanTunnelAddress"}}]
-        handles, seq = [tunnel_handle], {"0": 0}
+        attributes, handles, seq = [], [], {}
+        if tunnel:       # calico-node's tunnel address (node/pkg/allocateip/allocateip.go @ v3.29.7)
+            handle = f"{tunnel}-tunnel-addr-{node.name}"
+            allocations[0], seq["0"] = len(attributes), 0
+            attributes.append({"handle_id": handle, "secondary": {"node": node.name, "type": f"{tunnel}TunnelAddress"}})
+            handles.append(handle)
         if node.name == backend.node:
             ordinal, pod_handle = int(backend.ip.rsplit(".", 1)[1]), f"k8s-pod-network.{cid}"
-            allocations[ordinal], seq[str(ordinal)] = 1, 0
+            allocations[ordinal], seq[str(ordinal)] = len(attributes), 0
             attributes.append({"handle_id": pod_handle,
                                "secondary": {"namespace": POD_NAMESPACE, "node": node.name, "pod": backend.name,
                                              "timestamp": "2026-01-01 00:00:00.000000000 +0000 UTC"}})
@@ -142,15 +149,20 @@ def calico_objects(topo: Topology, profile: Profile, tag: str) -> list[dict]:
     objs += [{"apiVersion": CALICO, "kind": "Tier", "metadata": {"name": name},
               "spec": {"order": order, "defaultAction": action}} for name, action, order in tiers]
     objs.append(_pool(profile))
-    objs += _ipam(topo, tag)
+    tunnel = TUNNEL_KIND[profile.pool_encapsulation]
+    objs += _ipam(topo, tag, tunnel)
     for obj in cluster_objects(topo):
         if obj["kind"] == "Node":
             # calico-node's annotations: the address felix tunnels to, the overlay's address and MAC
             node = topo.node_by_name(obj["metadata"]["name"])
-            obj["metadata"]["annotations"] = {
-                "projectcalico.org/IPv4Address": f"{calico_address(profile, node)[0]}/24",
-                "projectcalico.org/IPv4VXLANTunnelAddr": node.tunnel_ip,
-                "projectcalico.org/VXLANTunnelMACAddr": node.vtep_mac}
+            # (libcalico-go/lib/backend/k8s/resources/node.go @ v3.29.7)
+            annotations = {"projectcalico.org/IPv4Address": f"{calico_address(profile, node)[0]}/24"}
+            if tunnel == "vxlan":
+                annotations.update({"projectcalico.org/IPv4VXLANTunnelAddr": node.tunnel_ip,
+                                    "projectcalico.org/VXLANTunnelMACAddr": node.vtep_mac})
+            elif tunnel == "ipip":
+                annotations["projectcalico.org/IPv4IPIPTunnelAddr"] = node.tunnel_ip
+            obj["metadata"]["annotations"] = annotations
         objs.append(obj)
     objs.append(_backend_pod(topo))
     return objs

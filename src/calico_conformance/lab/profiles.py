@@ -39,6 +39,10 @@ class Profile:
     # forwarded in felix's own VXLAN whatever it is
     pool_encapsulation: str = "VXLAN"
     drop_icmp_too_big: bool = False       # the backend's node drops ICMP "fragmentation needed" to the pod
+    # The pod sends TCP as GSO super-frames (veth's default). felix exempts TCP GSO packets from its
+    # tunnel's too-big check (tc.c ~808 @ v3.29.7): they cross whole, segmented to fit; off (TSO
+    # and GSO off in the pod), each full-size packet is checked and answered with ICMP
+    pod_gso: bool = True
     # Nodes with a second NIC (eth1) on a node-to-node network, where Calico's node address lives
     # (projectcalico.org/IPv4Address): the client reaches the InternalIP on eth0, felix's FIB
     # lookup sends the NodePort tunnel out of eth1
@@ -99,8 +103,8 @@ PROFILES: dict[str, Profile] = {p.name: p for p in [
                     "Tunnel return path by design, and the DSR check says so [truth: dsr-optout]"),
     replace(_TUNNEL, name="ebpf-ipip-pool", pool_encapsulation="IPIP",
             summary="eBPF tunnel with an IPIP pool: pods get the host MTU less 20, NodePort traffic still goes "
-                    "in felix's own VXLAN (vxlanMTU), whose too-big answer makes full-size replies fit "
-                    "[truth: nodeport-any-pool]"),
+                    "in felix's own VXLAN (vxlanMTU); the pod's TCP GSO replies are exempt from its too-big "
+                    "check and cross whole, segmented to fit [truth: nodeport-any-pool]"),
     replace(_TUNNEL, name="ebpf-no-encap-pool", pool_encapsulation="None",
             summary="eBPF tunnel with an unencapsulated pool: pods get the host MTU, NodePort traffic still goes "
                     "in felix's own VXLAN [truth: nodeport-any-pool]"),
@@ -141,6 +145,12 @@ PROFILES: dict[str, Profile] = {p.name: p for p in [
     Profile(name="calico-ebpf-dsr", real_felix=True, service_mode="dsr",
             felix=replace(_BPF, external_service_mode="DSR"),
             summary="real felix in eBPF mode with bpfExternalServiceMode DSR"),
+    Profile(name="calico-ebpf-ipip-pool", real_felix=True, pool_encapsulation="IPIP",
+            summary="real felix in eBPF mode with an IPIP pool (pods routed through tunl0): NodePort traffic "
+                    "still in felix's own VXLAN [truth: nodeport-any-pool]"),
+    Profile(name="calico-ebpf-no-encap-pool", real_felix=True, pool_encapsulation="None",
+            summary="real felix in eBPF mode with an unencapsulated pool (pods routed straight to the peer): "
+                    "NodePort traffic still in felix's own VXLAN [truth: nodeport-any-pool]"),
     Profile(name="calico-ebpf-after-kube-proxy", real_felix=True, real_kube_proxy="stopped",
             kube_proxy_rules="felix-cleaned",
             summary="the documents' switch-over for real: kube-proxy v1.30 programs every node (IPv4 and IPv6), "
@@ -168,10 +178,11 @@ PROFILES: dict[str, Profile] = {p.name: p for p in [
                     "encapsulated back to the ingress node, are dropped by the fabric with no ICMP "
                     "error [truth: nodeport-mtu]"),
     replace(_TUNNEL, name="defect-mtu-icmp-blocked", pool_encapsulation="IPIP", drop_icmp_too_big=True,
-            breaks=("EBPF-NODEPORT-MTU",),
-            summary="an IPIP pool (pods at the host MTU less 20, larger than felix's NodePort tunnel takes) on "
-                    "nodes whose firewall drops ICMP 'fragmentation needed' to the pods: full-size replies "
-                    "never shrink, and are lost [truth: nodeport-mtu]"),
+            pod_gso=False, breaks=("EBPF-NODEPORT-MTU",),
+            summary="an IPIP pool (pods at the host MTU less 20, larger than felix's NodePort tunnel takes), a "
+                    "pod that sends without segmentation offload (so felix checks each packet; TCP GSO is "
+                    "exempt) and nodes whose firewall drops ICMP 'fragmentation needed' to the pods: full-size "
+                    "replies never shrink, and are lost [truth: nodeport-mtu]"),
     replace(_TUNNEL, name="defect-etp-local-ignored", etp_local_ignored=True,
             breaks=("EBPF-ETP-LOCAL",),
             summary="the externalTrafficPolicy: Local Service is forwarded like a Cluster one: a node "

@@ -18,7 +18,9 @@ removed here, or by the next run's sweep when this one was SIGKILLed (``sweep_st
 """
 from __future__ import annotations
 
+import gzip
 import os
+import platform
 import re
 import socket
 import time
@@ -28,6 +30,9 @@ from pathlib import Path
 from calico_conformance import netns, processes
 from calico_conformance.executor import NetnsExecutor
 from calico_conformance.lab import bpfattach
+from calico_conformance.lab.calicoobjects import block_cidr
+from calico_conformance.lab.profiles import Profile
+from calico_conformance.lab.rules import calico_address
 from calico_conformance.lab.topology import PREFIX, LabNode, Topology
 from calico_conformance.vocabulary.errors import UsageError
 
@@ -36,7 +41,10 @@ OBJECT_DIR = "/usr/lib/calico/bpf"     # felix/bpf/bpfdefs/defs.go ObjectDir (bo
 # felix is ready in 2-10 s on this machine; inside a guest under TCG (`run --kernel`, which sets
 # CC_VM_KERNEL) everything is ~25x slower
 READY_TIMEOUT_S = 600.0 if os.environ.get("CC_VM_KERNEL") else 120.0
-TUNNEL_DEV = "vxlan.calico"
+# Where felix routes the other nodes' pod blocks, by the IP pool's encapsulation: its VXLAN
+# device, its IPIP device (felix/dataplane/linux/vxlan_mgr.go, ipip_mgr.go @ v3.29.7), or, with no
+# encapsulation, straight to the peer's address on the node's NIC.
+ROUTE_DEVICE = {"VXLAN": "vxlan.calico", "IPIP": "tunl0", "None": "eth0"}
 
 # The mount namespace felix runs in; its scratch tmpfs is mounted over a directory of the run.
 _HOLDER = r"""set -e
@@ -115,7 +123,8 @@ class FelixNode:
     workdir: Path
     env: dict
     expected_ifaces: tuple[str, ...]      # where felix in eBPF mode attaches programs
-    peer_blocks: tuple[str, ...]          # the other nodes' IPAM blocks: felix routes them via vxlan.calico
+    peer_blocks: tuple[str, ...]          # the other nodes' IPAM blocks: felix routes them via route_dev
+    route_dev: str = "vxlan.calico"
     bpf: bool = True
     cgroup: Path | None = None
     holder: processes.Process | None = None
@@ -171,9 +180,10 @@ class FelixNode:
             return 0
 
     def routed(self) -> bool:
-        """Felix programmed the route to every other node's block through the overlay."""
+        """Felix programmed the route to every other node's block (through the overlay, if any)."""
         out = NetnsExecutor(self.node.netns).run(["ip", "route", "show"], timeout=10).stdout
-        return all(re.search(rf"^{re.escape(b)} .*dev {re.escape(TUNNEL_DEV)}", out, re.M) for b in self.peer_blocks)
+        return all(re.search(rf"^{re.escape(b)} .*dev {re.escape(self.route_dev)}\b", out, re.M)
+                   for b in self.peer_blocks)
 
     def attached(self) -> bool:
         got = bpfattach.attachments(self.node.netns)
@@ -253,13 +263,60 @@ def felix_env(node: LabNode, kubeconfig: Path, *, starts_in_iptables_mode: bool)
     return env
 
 
+def bgp_routes(topo: Topology, profile: Profile, node: LabNode) -> list[str]:
+    """What calico-node's BIRD programs beside felix on ``node`` (``ip -batch`` lines): with an
+    IPIP or unencapsulated pool, felix v3.29 and v3.31 leave the routes to the other nodes' blocks
+    to BGP (felix programs them itself only for VXLAN, or from v3.31 with ProgramClusterRoutes,
+    default Disabled: felix/dataplane/linux/int_dataplane.go ~693-711 @ v3.31.7), so the lab plays
+    BIRD: each block via its node's Calico address, through tunl0 for IPIP (see
+    ``ensure_tunl0``), straight for no encapsulation, with BIRD's route protocol (12)."""
+    encap = profile.pool_encapsulation
+    if encap == "VXLAN":
+        return []
+    lines = ["link set tunl0 up"] if encap == "IPIP" else []
+    for peer in topo.nodes:
+        if peer.index != node.index:
+            address, device = calico_address(profile, peer)
+            lines.append(f"route replace {block_cidr(peer.index)} via {address} "
+                         + ("dev tunl0 onlink" if encap == "IPIP" else f"dev {device}") + " proto 12")
+    return lines
+
+
+def ensure_tunl0(netns_name: str) -> None:
+    """The IPIP device BIRD's routes go through, made as felix's ipip_mgr.go makes it: the kernel
+    creates tunl0 in every namespace once its ipip module is loaded, and `ip tunnel add` loads it."""
+    run = NetnsExecutor(netns_name).run
+    if not run(["ip", "link", "show", "tunl0"], timeout=10).succeeded:
+        made = run(["ip", "tunnel", "add", "tunl0", "mode", "ipip"], timeout=20)
+        if not made.succeeded and "File exists" not in made.stderr:
+            raise FelixError(f"cannot make tunl0 on {netns_name}: {made.stderr.strip()[:200]}")
+
+
+def kernel_lacks(profile: Profile) -> str | None:
+    """Why this kernel cannot run the profile's real felix (None: it can, or nobody can tell): an
+    IPIP pool needs IPIP devices (CONFIG_NET_IPIP), which some kernels leave out."""
+    if profile.pool_encapsulation != "IPIP" or Path("/sys/module/ipip").exists():
+        return None
+    for path in (Path("/proc/config.gz"), Path(f"/boot/config-{platform.release()}")):
+        try:
+            text = (gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()).decode()
+        except (OSError, EOFError, gzip.BadGzipFile, UnicodeDecodeError):
+            continue
+        if not re.search(r"^CONFIG_NET_IPIP=[ym]$", text, re.M):
+            return f"Linux {platform.release()} has no IPIP devices (CONFIG_NET_IPIP is not set in {path})"
+        return None
+    return None
+
+
 class RealFelix:
     """Felix on every node of ``topo``; ``start()`` returns when each is ready: /readiness answers
-    200, the route to every other node's block goes through vxlan.calico, and (eBPF mode) its
-    programs are attached to both hooks of eth0, vxlan.calico and the workload's interface."""
+    200, the route to every other node's block goes where the pool's encapsulation says, and
+    (eBPF mode) its programs are attached to both hooks of eth0, the pool's tunnel device (felix's
+    default bpfDataIfacePattern holds vxlan.calico and tunl0) and the workload's interface."""
 
-    def __init__(self, topo: Topology, build, api, *, bpf: bool, workdir: Path):
+    def __init__(self, topo: Topology, build, api, *, bpf: bool, workdir: Path, pool_encapsulation: str = "VXLAN"):
         self.topo, self.build, self.api, self.bpf, self.workdir = topo, build, api, bpf, workdir
+        self.route_dev = ROUTE_DEVICE[pool_encapsulation]
         self.nodes: list[FelixNode] = []
         self.timings: dict = {}
 
@@ -267,13 +324,14 @@ class RealFelix:
         t0 = time.monotonic()
         root = cgroup2_root()
         kubeconfig = self.api.kubeconfig("felix")
-        blocks = {n.name: f"10.244.{n.index}.0/26" for n in self.topo.nodes}
+        blocks = {n.name: block_cidr(n.index) for n in self.topo.nodes}
         for node in self.topo.nodes:
-            ifaces = ["eth0", TUNNEL_DEV] + ([self.topo.backend.host_iface] if node.name == self.topo.backend.node else [])
+            ifaces = list(dict.fromkeys(["eth0", self.route_dev]))
+            ifaces += [self.topo.backend.host_iface] if node.name == self.topo.backend.node else []
             self.nodes.append(FelixNode(
                 node, self.build.felix, self.build.bpf, self.workdir,
                 felix_env(node, kubeconfig, starts_in_iptables_mode=not self.bpf), tuple(ifaces),
-                tuple(b for name, b in blocks.items() if name != node.name), bpf=self.bpf))
+                tuple(b for name, b in blocks.items() if name != node.name), route_dev=self.route_dev, bpf=self.bpf))
         for fn in self.nodes:
             fn.start(root)
         self._wait_ready()

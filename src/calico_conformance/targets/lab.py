@@ -13,7 +13,7 @@ from pathlib import Path
 
 from calico_conformance import netns, processes
 from calico_conformance.executor import NetnsExecutor
-from calico_conformance.lab import felixlog, ipv6, profiles
+from calico_conformance.lab import felixlog, ipv6, profiles, realfelix
 from calico_conformance.lab.builder import REQUIRED_TOOLS, Lab, LabError, require_root
 from calico_conformance.lab.capture import LabCapture
 from calico_conformance.lab.objects import lab_objects, load_overrides, with_overrides
@@ -345,6 +345,14 @@ def check(options) -> None:
                        "(it installs nftables, iptables, tcpdump, ethtool, iputils-ping)")
     _, profile, _, _ = _settings(options)
     felix_build(options, profile)
+    _runnable_here(profile)
+
+
+def _runnable_here(profile: profiles.Profile) -> None:
+    """A real-felix profile this kernel cannot run is refused in one line, saying where it runs."""
+    if profile.real_felix and (lacking := realfelix.kernel_lacks(profile)):
+        raise UsageError(f"--lab-dataplane {profile.name}: {lacking}; run it in a guest with a kernel that has "
+                         "them: add --kernel 6.12 (or 5.10, 6.1)")
 
 
 def header(options) -> list[str]:
@@ -362,6 +370,7 @@ def info_request(options) -> str | None:
 
 def create(options) -> LabTarget:
     spec, profile, files, client = _settings(options)
+    _runnable_here(profile)
     target = LabTarget(spec, profile, files, capture=options.getoption("lab_capture"), client=client,
                        felix_build=felix_build(options, profile)).up()
     program = options.getoption("lab_inject")

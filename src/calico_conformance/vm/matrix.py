@@ -288,7 +288,7 @@ def markdown(doc: dict) -> str:
                    f"{_s(r.get('total_s'))} | {report} |")
     out += ["", "| kernel | package | version | sha256 | from |", "|---|---|---|---|---|"]
     out += [f"| {r['kernel']} | {r.get('package') or '-'} | {r.get('version') or '-'} | "
-            f"`{(r.get('sha256') or '-')[:16]}` | {r.get('source') or '-'} |" for r in doc["runs"]]
+            f"`{(r.get('sha256') or '-')[:16]}` | {r.get('source') or '-'} |" for r in kernel_rows(doc)]
     return "\n".join(out) + "\n"
 
 
@@ -313,7 +313,7 @@ Suite options: <code>{{ doc.options|join(' ') or '(none)' }}</code>. {{ doc.star
 {% endfor %}</table>
 <h2>Kernel packages</h2>
 <table><tr><th>kernel</th><th>package</th><th>version</th><th>sha256 (.deb)</th><th>from</th></tr>
-{% for r in doc.runs %}<tr><td>{{ r.kernel }}</td><td>{{ r.package or '-' }}</td><td>{{ r.version or '-' }}</td>
+{% for r in kernel_rows %}<tr><td>{{ r.kernel }}</td><td>{{ r.package or '-' }}</td><td>{{ r.version or '-' }}</td>
 <td><code>{{ r.sha256 or '-' }}</code></td><td>{{ r.source or '-' }}</td></tr>{% endfor %}
 </table></body></html>
 """
@@ -322,7 +322,12 @@ Suite options: <code>{{ doc.options|join(' ') or '(none)' }}</code>. {{ doc.star
 def html(doc: dict) -> str:
     """matrix.html (Jinja2, autoescaped; imported here, after the runs, as report.html's is)."""
     from jinja2 import Environment
-    return Environment(autoescape=True).from_string(HTML).render(doc=doc, secs=_s)
+    return Environment(autoescape=True).from_string(HTML).render(doc=doc, secs=_s, kernel_rows=kernel_rows(doc))
+
+
+def kernel_rows(doc: dict) -> list[dict]:
+    """One run per kernel, for the packages' table (variants share their kernel's package)."""
+    return list({r["kernel"]: r for r in reversed(doc["runs"])}.values())[::-1]
 
 
 def write_matrix(dest: Path, doc: dict) -> None:
