@@ -44,3 +44,22 @@ def test_opted_out_client_is_recognised():
     spec.loader.exec_module(checks)
     assert checks.dsr_optout("172.31.0.100", ("10.0.0.0/8", "172.31.0.0/24")) == "172.31.0.0/24"
     assert checks.dsr_optout("172.31.0.100", ("10.0.0.0/8", "bogus")) is None
+
+
+def test_ipv6_support_follows_what_the_operator_renders_when_nothing_sets_it():
+    v4_only = {"spec": {"calicoNetwork": {"nodeAddressAutodetectionV4": {"firstFound": True}}}}
+    dual = {"spec": {"calicoNetwork": {"nodeAddressAutodetectionV4": {"firstFound": True},
+                                       "nodeAddressAutodetectionV6": {"firstFound": True}}}}
+    assert felix_settings(None, v4_only).ipv6_support is False
+    assert felix_settings(None, dual).ipv6_support is True
+    assert felix_settings(None, None).ipv6_support is True            # felix's own default
+    env = felix_env(_calico_node(FELIX_IPV6SUPPORT="true"))
+    assert felix_settings(None, v4_only, env=env).ipv6_support is True   # what calico-node has wins
+    assert felix_settings(_felix("default", ipv6Support=False), dual).ipv6_support is False
+
+
+def test_nftables_mode_is_read_from_felix_configuration_and_environment():
+    assert felix_settings(_felix("default", nftablesMode="Enabled"), None).nftables_mode == "Enabled"
+    env = felix_env(_calico_node(FELIX_NFTABLESMODE="enabled"))
+    assert felix_settings(None, None, env=env).nftables_mode == "Enabled"
+    assert felix_settings(None, None).nftables_mode == "Disabled"

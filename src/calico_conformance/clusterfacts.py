@@ -89,9 +89,25 @@ def felix_settings(felix: dict | None, installation: dict | None, *, node_felix:
                          dsr_optout_cidrs=_cidrs(spec.get("bpfDSROptoutCIDRs")),
                          # felix/config/config_params.go::Ipv6Support `bool;true`, NFTablesMode
                          # `oneof(Enabled,Disabled);Disabled` @ v3.29.7 .. v3.31.7
-                         ipv6_support=_bool(spec["ipv6Support"]) if "ipv6Support" in spec else True,
+                         ipv6_support=(_bool(spec["ipv6Support"]) if "ipv6Support" in spec
+                                       else _operator_ipv6(installation)),
                          nftables_mode="Enabled" if str(spec.get("nftablesMode", "")).lower() == "enabled" else "Disabled",
                          external_service_mode_source=source.get("bpfExternalServiceMode", "default"))
+
+
+def _operator_ipv6(installation: dict | None) -> bool:
+    """felix's IPv6 support where nothing we could read sets it: an operator install sets
+    FELIX_IPV6SUPPORT on calico-node from the Installation, "true" only with an IPv6 address
+    autodetection method (calicoNetwork.nodeAddressAutodetectionV6, which the operator defaults
+    when an IPv6 pool is given), else "false" (tigera/operator pkg/render/node.go, "IPv6
+    auto-detection and ippool configuration", v1.36 .. v1.38); without an Installation, felix's
+    own default, true."""
+    if installation is None:
+        return True
+    network = (installation.get("spec") or {}).get("calicoNetwork") or {}
+    method = network.get("nodeAddressAutodetectionV6") or {}
+    return any(value not in (None, False, "", [], {}) for value in method.values()) if isinstance(method, dict) \
+        else bool(method)
 
 
 def node_facts(node: dict) -> NodeFacts:

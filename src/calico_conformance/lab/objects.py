@@ -60,7 +60,10 @@ def lab_objects(topo: Topology, profile: Profile, host: tuple[str, str, str]) ->
         "apiVersion": "operator.tigera.io/v1", "kind": "Installation", "metadata": {"name": "default"},
         "spec": {"variant": "Calico", "calicoNetwork": {
             "linuxDataplane": profile.linux_dataplane,
-            "ipPools": pools}}})
+            "ipPools": pools,
+            # as the operator defaults them: an IPv6 method only where there is an IPv6 pool
+            "nodeAddressAutodetectionV4": {"firstFound": True},
+            **({"nodeAddressAutodetectionV6": {"firstFound": True}} if profile.ipv6 else {})}}})
     objs.append({
         "apiVersion": "crd.projectcalico.org/v1", "kind": "IPPool",
         "metadata": {"name": "default-ipv4-ippool"},
