@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 NOBODY = 65534
 
 
@@ -27,6 +29,10 @@ def _closed_ancestor(path: Path) -> Path | None:
 
 
 def run_as_nobody(argv: list[str], *, repo: Path, cwd: Path, env: dict, timeout: float):
+    if not os.stat(repo.resolve()).st_mode & 0o001:
+        # a folder above the clone can be covered (below); the clone's own mode travels with it
+        pytest.skip(f"the clone {repo} itself may not be entered by other users (mode "
+                    f"{os.stat(repo.resolve()).st_mode & 0o777:o}); clone into a folder that may be")
     keep = [repo.resolve(), Path(sys.base_prefix).resolve()]
     drop = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", *argv]
     closed = _closed_ancestor(repo.resolve())
