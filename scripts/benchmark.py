@@ -661,8 +661,9 @@ def bench_vm(kernels: list[str], figs: Figures, scratch: Path, felix: str | None
     accel = vm_host.accelerator()
     extra = ["--lab-dataplane", "calico-ebpf", "--calico-version", felix] if felix else []
     what = f"real felix {felix}" if felix else "the suite"
+    why = "" if accel.name == "kvm" else f": {accel.why}"
     section(f"{'7' if felix else '6'}. {what[0].upper() + what[1:]} in a guest, one kernel at a time: "
-            f"`run --kernel K {' '.join(extra)}` ({accel.label}" + ("" if accel.name == "kvm" else f": {accel.why}") + ")")
+            f"`run --kernel K {' '.join(extra)}` ({accel.label}{why})")
     host_run = (None if felix else figs.metrics.get("suite_s", {}).get("value")) \
         or run_suite(extra, scratch / f"vm-host-{felix}").wall_s
     prefix = f"vm_felix_{felix.replace('.', '_')}_" if felix else "vm_"
@@ -671,7 +672,8 @@ def bench_vm(kernels: list[str], figs: Figures, scratch: Path, felix: str | None
         reports = scratch / f"vm-{kernel}-{felix}"
         started = time.perf_counter()
         # Own session: a Ctrl-C reaches us alone, and stop_suite hands the run one SIGINT (it stops its guest).
-        proc = subprocess.Popen([*cli(), "run", "--kernel", kernel, *extra, "--quiet", "--reports-dir", str(reports)],
+        argv = [*cli(), "run", "--kernel", kernel, *extra, "--quiet", "--reports-dir", str(reports)]
+        proc = subprocess.Popen(argv,
                                 cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 start_new_session=True)
         try:
@@ -701,8 +703,8 @@ def bench_vm(kernels: list[str], figs: Figures, scratch: Path, felix: str | None
         figs.details[f"vm_{key}"] = {**vm, "wall_s": wall, "exit": proc.returncode, "verdict": rec.get("verdict")}
     table(["kernel", "release", "prepare", "boot", "suite in guest", "vs host", "qemu total", "whole run",
            "qemu max RSS", "verdict"], rows)
-    print(f"  the same suite on the host: {show(host_run, 's')} (`calico-conformance run {' '.join(extra)}`, wall); "
-          "accelerator "
+    print(f"  the same suite on the host: {show(host_run, 's')} (`calico-conformance run {' '.join(extra)}`, "
+          "wall); accelerator "
           f"{accel.label}, {os.cpu_count()} host CPUs")
     figs.details[f"{prefix}host_suite_s"] = host_run
 
