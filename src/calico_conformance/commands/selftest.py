@@ -23,6 +23,7 @@ import pytest
 
 from calico_conformance.lab import profiles
 from calico_conformance.paths import plugin_args, suite_dir
+from calico_conformance.targets.lab import felix_tag
 from calico_conformance.vocabulary.errors import UsageError
 
 NAME = "selftest"
@@ -105,9 +106,11 @@ class Result:
                 "seconds": round(self.seconds, 2)}
 
 
-def judge(profile: str, verdicts: dict[str, str], reasons: dict[str, str] | None = None) -> Result:
-    """``verdicts`` (check ID -> outcome) of one run of ``profile``, against its ``breaks``."""
-    return Result(profile, tuple(profiles.get(profile).breaks), dict(verdicts), dict(reasons or {}))
+def judge(profile: str, verdicts: dict[str, str], reasons: dict[str, str] | None = None, *,
+          felix_tag: str | None = None) -> Result:
+    """``verdicts`` (check ID -> outcome) of one run of ``profile``, against what it breaks (with
+    real felix, what it breaks at that felix's version)."""
+    return Result(profile, tuple(profiles.get(profile).breaks_with(felix_tag)), dict(verdicts), dict(reasons or {}))
 
 
 class _Collector:
@@ -154,7 +157,8 @@ def run_profile(profile: str, logs: Path, calico_version: str | None = None) -> 
     seconds = time.perf_counter() - started
     text = buffer.getvalue()
     (out_dir / "pytest.log").write_text(text)
-    result = judge(profile, collector.verdicts, collector.reasons)
+    tag = felix_tag(calico_version) if profiles.get(profile).real_felix else None
+    result = judge(profile, collector.verdicts, collector.reasons, felix_tag=tag)
     result.seconds = seconds
     if "KeyboardInterrupt" in text:      # Ctrl-C or SIGTERM: pytest tore the lab down; stop here
         raise KeyboardInterrupt("selftest interrupted")

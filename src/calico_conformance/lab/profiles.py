@@ -69,6 +69,9 @@ class Profile:
     node_felix: tuple[tuple[str, FelixSettings], ...] = ()
     linux_dataplane: str = "BPF"          # Installation spec.calicoNetwork.linuxDataplane
     breaks: tuple[str, ...] = ()
+    # a real-felix profile whose verdicts depend on felix's version: (the first minor release that
+    # no longer breaks them, what felix before it breaks), e.g. ("v3.31", ("EBPF-NO-KUBE-PROXY",))
+    breaks_before: tuple[str, tuple[str, ...]] | None = None
     # real kube-proxy v1.30 on every node against a real API server, in place of the emulated
     # chains (lab/realkubeproxy.py): "" (none), "running", or "stopped" (it programmed the nodes
     # and was removed before felix started: the documents' switch-over)
@@ -77,11 +80,25 @@ class Profile:
     # dataplane: the profile's felix settings become its FelixConfiguration
     real_felix: bool = False
 
+    def breaks_with(self, felix_tag: str | None) -> tuple[str, ...]:
+        """The checks this profile breaks when felix ``felix_tag`` (v3.29.7, ...) runs it."""
+        if self.breaks_before and felix_tag and _minor(felix_tag) < _minor(self.breaks_before[0]):
+            return self.breaks + self.breaks_before[1]
+        return self.breaks
+
     @property
     def real_components(self) -> tuple[str, ...]:
         """What `calico-conformance lab build` must have built for this profile (none: emulated)."""
         needed = ("kube-apiserver",) if self.real_kube_proxy or self.real_felix else ()
         return needed + (("kube-proxy",) if self.real_kube_proxy else ()) + (("felix",) if self.real_felix else ())
+
+
+def _minor(tag: str) -> tuple[int, ...]:
+    """(3, 31) of v3.31.7; a tag that is not a release (a developer's build) counts as the newest."""
+    try:
+        return tuple(int(x) for x in tag.lstrip("v").split(".")[:2])
+    except ValueError:
+        return (99,)
 
 
 _BPF = FelixSettings(bpf_enabled=True, ipv6_support=False)
@@ -155,6 +172,11 @@ PROFILES: dict[str, Profile] = {p.name: p for p in [
             kube_proxy_rules="felix-cleaned",
             summary="the documents' switch-over for real: kube-proxy v1.30 programs every node (IPv4 and IPv6), "
                     "is removed, then felix starts in eBPF mode and cleans up its rules"),
+    Profile(name="calico-ebpf-nftables-after-kube-proxy", real_felix=True, real_kube_proxy="stopped",
+            kube_proxy_rules="felix-cleaned", felix=replace(_BPF, nftables_mode="Enabled"),
+            breaks_before=("v3.31", ("EBPF-NO-KUBE-PROXY",)),
+            summary="the switch-over with felix in nftables mode (NFTablesMode: Enabled): v3.29 leaves every "
+                    "kube-proxy chain, v3.31 cleans them [truth: kube-proxy-nftables-mode]"),
     Profile(name="calico-iptables", real_felix=True, real_kube_proxy="running", service_mode="kube-proxy",
             forward="overlay", kube_proxy_rules="active", felix=_IPTABLES, linux_dataplane="Iptables",
             summary="real felix's standard dataplane (bpfEnabled false) beside real kube-proxy v1.30: what the "
