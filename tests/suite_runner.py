@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -66,3 +67,10 @@ def junit_verdict(reports: Path) -> str | None:
         return None
     found = re.search(r'<property name="verdict" value="([a-z ]+)"', path.read_text())
     return found.group(1) if found else "?"
+
+
+def with_ctrl_c() -> None:
+    """``preexec_fn`` for a run a test interrupts with SIGINT: a run started from a background job
+    (nohup, `cmd &` in a script) inherits SIGINT ignored, as POSIX has it, and would never see the
+    Ctrl-C the test sends; a user's run in a terminal has it at its default."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

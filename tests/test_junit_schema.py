@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from suite_runner import REPO, needs_root, verdicts, check_count
+from suite_runner import REPO, check_count, needs_root, verdicts, with_ctrl_c
 
 xmlschema = pytest.importorskip("xmlschema")
 SCHEMA = REPO / "tests" / "schemas" / "junit-10.xsd"
@@ -16,7 +16,8 @@ SCHEMA = REPO / "tests" / "schemas" / "junit-10.xsd"
 
 def run(reports, *args, env=None):
     return subprocess.run([sys.executable, "-m", "calico_conformance.cli", "run", "--reports-dir", str(reports), *args],
-                          cwd=REPO, capture_output=True, text=True, timeout=180, env={**os.environ, **(env or {})})
+                          cwd=REPO, capture_output=True, text=True, timeout=180, env={**os.environ, **(env or {})},
+                          preexec_fn=with_ctrl_c)
 
 
 @needs_root

@@ -10,7 +10,7 @@ import pytest
 
 from calico_conformance import netns
 from calico_conformance.lab import sweeper
-from suite_runner import REPO, needs_root
+from suite_runner import REPO, needs_root, with_ctrl_c
 
 CLI = [sys.executable, "-m", "calico_conformance.cli"]
 
@@ -28,7 +28,8 @@ def _start_suite(tmp_path, *extra):
     # The injector holds the run inside the lab's lifetime, so the signal lands mid-run.
     inject = f"--lab-inject=touch {marker}; {_sleeper(tmp_path)}"
     proc = subprocess.Popen([*CLI, "run", "--reports-dir", str(tmp_path), inject, *extra],
-                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=with_ctrl_c)
     deadline = time.monotonic() + 20
     while not marker.exists():
         assert proc.poll() is None, proc.stdout.read()

@@ -14,7 +14,7 @@ from calico_conformance import catalog
 from calico_conformance.lab import profiles
 from calico_conformance.support import matrix
 from calico_conformance.vocabulary import exitcodes
-from suite_runner import REPO, html_verdict, junit_verdict, needs_root, verdicts
+from suite_runner import REPO, html_verdict, junit_verdict, needs_root, verdicts, with_ctrl_c
 
 CLI = [sys.executable, "-m", "calico_conformance.cli"]
 TESTS = REPO / "tests"
@@ -22,7 +22,8 @@ TESTS = REPO / "tests"
 
 def run(reports, *args, env=None, timeout=180, cwd=REPO):
     return subprocess.run([*CLI, "run", "--reports-dir", str(reports), *args], cwd=cwd, text=True,
-                          capture_output=True, timeout=timeout, env={**os.environ, **(env or {})})
+                          capture_output=True, timeout=timeout, env={**os.environ, **(env or {})},
+                          preexec_fn=with_ctrl_c)
 
 
 def record(reports) -> dict:

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from suite_runner import REPO, html_verdict, needs_root, verdicts
+from suite_runner import REPO, html_verdict, needs_root, verdicts, with_ctrl_c
 
 CLI = [sys.executable, "-m", "calico_conformance.cli"]
 TESTS = REPO / "tests"
@@ -17,7 +17,8 @@ TESTS = REPO / "tests"
 
 def run(reports, *args, env=None, timeout=120):
     return subprocess.run([*CLI, "run", "--reports-dir", str(reports), *args], cwd=REPO, text=True,
-                          capture_output=True, timeout=timeout, env={**os.environ, **(env or {})})
+                          capture_output=True, timeout=timeout, env={**os.environ, **(env or {})},
+                          preexec_fn=with_ctrl_c)
 
 
 def record(reports):
