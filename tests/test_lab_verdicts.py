@@ -35,6 +35,8 @@ DIFFERENCES = {
     "calico-ebpf-after-kube-proxy": {},
     "calico-ebpf-ipip-pool": {},
     "calico-ebpf-no-encap-pool": {},
+    "calico-ebpf-dsr-backend-only": {"EBPF-DSR-DIRECT-RETURN": P},
+    "calico-ebpf-dsr-ingress-only": {},
     "calico-ebpf-nftables-after-kube-proxy": {},      # at v3.31; v3.29 breaks EBPF-NO-KUBE-PROXY (breaks_before)
     "calico-iptables": {"EBPF-BPF-ACTIVE": S, "EBPF-NODEPORT-VXLAN": F, "EBPF-SOURCE-IP": F, "EBPF-NO-KUBE-PROXY": F},
     "ebpf-dsr-optout": {},

@@ -172,6 +172,14 @@ PROFILES: dict[str, Profile] = {p.name: p for p in [
             kube_proxy_rules="felix-cleaned",
             summary="the documents' switch-over for real: kube-proxy v1.30 programs every node (IPv4 and IPv6), "
                     "is removed, then felix starts in eBPF mode and cleans up its rules"),
+    Profile(name="calico-ebpf-dsr-backend-only", real_felix=True, service_mode="dsr",
+            node_felix=(("backend", replace(_BPF, external_service_mode="DSR")),),
+            summary="real felix, DSR set only for the backend's node (FelixConfiguration node.<name>): the "
+                    "backend's node decides [truth: dsr-reply]"),
+    Profile(name="calico-ebpf-dsr-ingress-only", real_felix=True,
+            node_felix=(("ingress", replace(_BPF, external_service_mode="DSR")),),
+            summary="real felix, DSR set only for the ingress node: the backend's node, in Tunnel mode, "
+                    "decides [truth: dsr-reply]"),
     Profile(name="calico-ebpf-nftables-after-kube-proxy", real_felix=True, real_kube_proxy="stopped",
             kube_proxy_rules="felix-cleaned", felix=replace(_BPF, nftables_mode="Enabled"),
             breaks_before=("v3.31", ("EBPF-NO-KUBE-PROXY",)),
