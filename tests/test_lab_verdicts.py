@@ -37,6 +37,7 @@ DIFFERENCES = {
     "calico-ebpf-no-encap-pool": {},
     "calico-ebpf-dsr-backend-only": {"EBPF-DSR-DIRECT-RETURN": P},
     "calico-ebpf-dsr-ingress-only": {},
+    "calico-ebpf-two-nics": {},
     "calico-ebpf-nftables-after-kube-proxy": {},      # at v3.31; v3.29 breaks EBPF-NO-KUBE-PROXY (breaks_before)
     "calico-iptables": {"EBPF-BPF-ACTIVE": S, "EBPF-NODEPORT-VXLAN": F, "EBPF-SOURCE-IP": F, "EBPF-NO-KUBE-PROXY": F},
     "ebpf-dsr-optout": {},

@@ -180,6 +180,9 @@ PROFILES: dict[str, Profile] = {p.name: p for p in [
             node_felix=(("ingress", replace(_BPF, external_service_mode="DSR")),),
             summary="real felix, DSR set only for the ingress node: the backend's node, in Tunnel mode, "
                     "decides [truth: dsr-reply]"),
+    Profile(name="calico-ebpf-two-nics", real_felix=True, second_nic=True,
+            summary="real felix in eBPF mode on nodes with two NICs (Calico's node address on eth1): the NodePort "
+                    "tunnel leaves where the route to the peer goes [truth: nodeport-fib-egress]"),
     Profile(name="calico-ebpf-nftables-after-kube-proxy", real_felix=True, real_kube_proxy="stopped",
             kube_proxy_rules="felix-cleaned", felix=replace(_BPF, nftables_mode="Enabled"),
             breaks_before=("v3.31", ("EBPF-NO-KUBE-PROXY",)),

@@ -161,6 +161,8 @@ def felix_node_batch(topo: Topology, profile: Profile, node: LabNode) -> str:
     vxlan.calico, the routes to the other nodes' blocks, its own devices and programs."""
     lines = ["link set lo up", f"addr add {node.address}/24 dev eth0", "link set eth0 up",
              f"route add default via {FABRIC_GATEWAY} dev eth0"]
+    if profile.second_nic:      # the node-to-node network, where Calico's node address lives
+        lines += [f"addr add {node.address2}/24 dev eth1", "link set eth1 up"]
     if node.name == topo.backend_node.name:
         pod = topo.backend
         lines += [f"link add {pod.host_iface} address {CALI_MAC} mtu {pod_mtu(profile)} type veth peer name eth0 "
