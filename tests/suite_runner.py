@@ -53,19 +53,18 @@ def check_count() -> int:
 
 def html_verdict(reports: Path) -> str | None:
     """The verdict report.html's banner carries (None: no report)."""
-    path = reports / "report.html"
-    if not path.exists():
-        return None
-    found = re.search(r'data-verdict="([a-z ]+)"', path.read_text())
-    return found.group(1) if found else "?"
+    return _verdict_in(reports / "report.html", r'data-verdict="([a-z ]+)"')
 
 
 def junit_verdict(reports: Path) -> str | None:
     """The verdict junit.xml's properties carry (None: no junit.xml)."""
-    path = reports / "junit.xml"
+    return _verdict_in(reports / "junit.xml", r'<property name="verdict" value="([a-z ]+)"')
+
+
+def _verdict_in(path: Path, pattern: str) -> str | None:
     if not path.exists():
         return None
-    found = re.search(r'<property name="verdict" value="([a-z ]+)"', path.read_text())
+    found = re.search(pattern, path.read_text())
     return found.group(1) if found else "?"
 
 

@@ -284,9 +284,7 @@ def pytest_testnodedown(node, error):
 
 
 def pytest_report_header(config):
-    first, *rest = targets.header(config.getoption("target"), config)
-    notes = [line for line in rest if line.startswith("NOTE: ")]
-    return [", ".join([first, *(line for line in rest if line not in notes)]), *notes]
+    return targets.header(config.getoption("target"), config)
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -15,7 +15,7 @@ from calico_conformance.lab import ipv6, kubeproxy, realfelix, rules, sshd, swee
 from calico_conformance.lab.calicoobjects import calico_objects
 from calico_conformance.lab.profiles import FABRIC_MTU, Profile
 from calico_conformance.lab.realapi import LabApi
-from calico_conformance.lab.realfelix import RealFelix, bgp_routes, ensure_tunl0
+from calico_conformance.lab.realfelix import RealFelix, route_as_bird
 from calico_conformance.lab.realkubeproxy import RealKubeProxy, cluster_objects
 from calico_conformance.lab.topology import Topology
 from calico_conformance.lab.trunk import TrunkEmitter
@@ -117,13 +117,7 @@ class Lab:
             if profile.real_kube_proxy == "stopped":
                 self.real_kube_proxy.stop()
         if profile.real_felix:
-            for node in self.topo.nodes:
-                routes = bgp_routes(self.topo, profile, node)
-                if profile.pool_encapsulation == "IPIP":
-                    ensure_tunl0(node.netns)
-                if routes:
-                    _run(["ip", "-n", node.netns, "-batch", "-"], input="\n".join(routes) + "\n",
-                         what=f"routing the other nodes' pod blocks on {node.name} (BGP's part)")
+            route_as_bird(self.topo, profile)
             self.real_felix = RealFelix(self.topo, self.felix_build, self.api, bpf=bool(profile.felix.bpf_enabled),
                                         workdir=self.api.dir, pool_encapsulation=profile.pool_encapsulation)
             self.real_felix.start()

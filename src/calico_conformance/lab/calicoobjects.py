@@ -10,19 +10,12 @@ from calico_conformance.lab.profiles import Profile, node_settings
 from calico_conformance.lab.realkubeproxy import CLUSTER_CIDR, cluster_objects
 from calico_conformance.lab.rules import calico_address
 from calico_conformance.lab.topology import POD_NAMESPACE, Topology
+from calico_conformance.realcalico import versions
 from calico_conformance.vocabulary.facts import FelixSettings
 
 CALICO = "crd.projectcalico.org/v1"
 BLOCK_SIZE = 26               # Calico IPAM's default block size for IPv4 pools
 STAMP = "2026-01-01T00:00:00Z"
-
-
-def _tag_tuple(tag: str) -> tuple[int, ...]:
-    """(3, 31, 7) for v3.31.7; a developer's "dev" build counts as the newest."""
-    try:
-        return tuple(int(x) for x in tag.lstrip("v").split("-")[0].split("."))
-    except ValueError:
-        return (99,)
 
 
 def block_cidr(index: int) -> str:
@@ -102,7 +95,7 @@ def _ipam(topo: Topology, tag: str, tunnel: str | None) -> list[dict]:
                               "attributes": attributes, "deleted": False, "sequenceNumber": 0,
                               "sequenceNumberForAllocation": seq}})
         affinity = {"cidr": cidr, "node": node.name, "state": "confirmed", "deleted": "false"}
-        if _tag_tuple(tag) >= (3, 31):      # the CRD gained spec.type (host | virtual) in v3.31
+        if versions.numbers(tag) >= (3, 31):      # the CRD gained spec.type (host | virtual) in v3.31
             affinity["type"] = "host"
         objs.append({"apiVersion": CALICO, "kind": "BlockAffinity",
                      "metadata": {"name": f"{node.name}-{_cidr_name(cidr)}"}, "spec": affinity})
@@ -144,7 +137,7 @@ def calico_objects(topo: Topology, profile: Profile, tag: str) -> list[dict]:
     # the tiers calico-node's EnsureInitialized creates (libcalico-go/lib/clientv3/client.go @ v3.29.7;
     # v3.31.7 adds the baseline admin network policy tier)
     tiers = [("default", "Deny", 1_000_000), ("adminnetworkpolicy", "Pass", 1_000)]
-    if _tag_tuple(tag) >= (3, 31):
+    if versions.numbers(tag) >= (3, 31):
         tiers.append(("baselineadminnetworkpolicy", "Pass", 10_000_000))
     objs += [{"apiVersion": CALICO, "kind": "Tier", "metadata": {"name": name},
               "spec": {"order": order, "defaultAction": action}} for name, action, order in tiers]

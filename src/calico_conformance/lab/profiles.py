@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from calico_conformance.lab.topology import Topology
+from calico_conformance.realcalico import versions
 from calico_conformance.vocabulary.errors import UsageError
 from calico_conformance.vocabulary.facts import FelixSettings
 
@@ -82,7 +83,7 @@ class Profile:
 
     def breaks_with(self, felix_tag: str | None) -> tuple[str, ...]:
         """The checks this profile breaks when felix ``felix_tag`` (v3.29.7, ...) runs it."""
-        if self.breaks_before and felix_tag and _minor(felix_tag) < _minor(self.breaks_before[0]):
+        if self.breaks_before and felix_tag and versions.numbers(felix_tag)[:2] < versions.numbers(self.breaks_before[0])[:2]:
             return self.breaks + self.breaks_before[1]
         return self.breaks
 
@@ -91,14 +92,6 @@ class Profile:
         """What `calico-conformance lab build` must have built for this profile (none: emulated)."""
         needed = ("kube-apiserver",) if self.real_kube_proxy or self.real_felix else ()
         return needed + (("kube-proxy",) if self.real_kube_proxy else ()) + (("felix",) if self.real_felix else ())
-
-
-def _minor(tag: str) -> tuple[int, ...]:
-    """(3, 31) of v3.31.7; a tag that is not a release (a developer's build) counts as the newest."""
-    try:
-        return tuple(int(x) for x in tag.lstrip("v").split(".")[:2])
-    except ValueError:
-        return (99,)
 
 
 _BPF = FelixSettings(bpf_enabled=True, ipv6_support=False)

@@ -263,33 +263,40 @@ def felix_env(node: LabNode, kubeconfig: Path, *, starts_in_iptables_mode: bool)
     return env
 
 
-def bgp_routes(topo: Topology, profile: Profile, node: LabNode) -> list[str]:
-    """What calico-node's BIRD programs beside felix on ``node`` (``ip -batch`` lines): with an
-    IPIP or unencapsulated pool, felix v3.29 and v3.31 leave the routes to the other nodes' blocks
-    to BGP (felix programs them itself only for VXLAN, or from v3.31 with ProgramClusterRoutes,
-    default Disabled: felix/dataplane/linux/int_dataplane.go ~693-711 @ v3.31.7), so the lab plays
-    BIRD: each block via its node's Calico address, through tunl0 for IPIP (see
-    ``ensure_tunl0``), straight for no encapsulation, with BIRD's route protocol (12)."""
+def route_as_bird(topo: Topology, profile: Profile) -> None:
+    """What calico-node's BIRD programs beside felix on every node: with an IPIP or unencapsulated
+    pool, felix v3.29 and v3.31 leave the routes to the other nodes' blocks to BGP (felix programs
+    them itself only for VXLAN, or from v3.31 with ProgramClusterRoutes, default Disabled:
+    felix/dataplane/linux/int_dataplane.go ~693-711 @ v3.31.7), so the lab plays BIRD: each block
+    via its node's Calico address, through tunl0 for IPIP, straight for no encapsulation, with
+    BIRD's route protocol (12)."""
     encap = profile.pool_encapsulation
     if encap == "VXLAN":
-        return []
-    lines = ["link set tunl0 up"] if encap == "IPIP" else []
-    for peer in topo.nodes:
-        if peer.index != node.index:
-            address, device = calico_address(profile, peer)
-            lines.append(f"route replace {block_cidr(peer.index)} via {address} "
-                         + ("dev tunl0 onlink" if encap == "IPIP" else f"dev {device}") + " proto 12")
-    return lines
+        return
+    for node in topo.nodes:
+        run = NetnsExecutor(node.netns).run
+        lines = []
+        if encap == "IPIP":
+            _ensure_tunl0(run, node)
+            lines.append("link set tunl0 up")
+        for peer in topo.nodes:
+            if peer.index != node.index:
+                address, device = calico_address(profile, peer)
+                lines.append(f"route replace {block_cidr(peer.index)} via {address} "
+                             + ("dev tunl0 onlink" if encap == "IPIP" else f"dev {device}") + " proto 12")
+        done = run(["ip", "-batch", "-"], input="\n".join(lines) + "\n", timeout=20)
+        if not done.succeeded:
+            raise FelixError(f"cannot route the other nodes' pod blocks on {node.name} (BGP's part): "
+                             f"{done.stderr.strip()[:200]}")
 
 
-def ensure_tunl0(netns_name: str) -> None:
+def _ensure_tunl0(run, node: LabNode) -> None:
     """The IPIP device BIRD's routes go through, made as felix's ipip_mgr.go makes it: the kernel
     creates tunl0 in every namespace once its ipip module is loaded, and `ip tunnel add` loads it."""
-    run = NetnsExecutor(netns_name).run
     if not run(["ip", "link", "show", "tunl0"], timeout=10).succeeded:
         made = run(["ip", "tunnel", "add", "tunl0", "mode", "ipip"], timeout=20)
         if not made.succeeded and "File exists" not in made.stderr:
-            raise FelixError(f"cannot make tunl0 on {netns_name}: {made.stderr.strip()[:200]}")
+            raise FelixError(f"cannot make tunl0 on {node.name}: {made.stderr.strip()[:200]}")
 
 
 def kernel_lacks(profile: Profile) -> str | None:

@@ -15,6 +15,15 @@ DEV = "dev"
 _SAFE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}")
 
 
+def numbers(tag: str) -> tuple[int, ...]:
+    """(3, 31, 7) for v3.31.7 (and v3.31.7-rc1); a name that is not a release (a developer's
+    "dev" build) counts as the newest."""
+    try:
+        return tuple(int(x) for x in tag.lstrip("v").split("-")[0].split("."))
+    except ValueError:
+        return (99,)
+
+
 def check(tag: str | None, *, directory: bool) -> None:
     """``tag`` as --calico-version gave it: one of SUPPORTED, or anything (a path-safe name) when
     the source is a checkout, which is built as what it is."""

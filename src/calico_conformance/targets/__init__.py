@@ -51,9 +51,9 @@ def prepare(name: str, options, progress) -> None:
 
 
 def header(name: str, options) -> list[str]:
-    """The run's first lines: the target, and what the target says of itself (optional)."""
+    """The run's first lines: the target's own where it says more of itself, else its name."""
     described = getattr(TARGET_MODULES.get(name), "header", None)
-    return [f"calico-conformance: target {name}", *(described(options) if described else [])]
+    return described(options) if described else [f"calico-conformance: target {name}"]
 
 
 def info_request(name: str, options) -> str | None:

@@ -359,8 +359,9 @@ def header(options) -> list[str]:
     """Which dataplane, and whether the run judges real felix or checks the suite."""
     name = options.getoption("lab_dataplane")
     real = name in profiles.PROFILES and profiles.PROFILES[name].real_felix
-    return [f"lab dataplane {name}", "NOTE: " + ("real felix runs on the lab's nodes: this run judges that felix "
-                                                 "(which one: the target line below)" if real else LAB_NOTICE)]
+    return [f"calico-conformance: target lab, lab dataplane {name}",
+            "NOTE: " + ("real felix runs on the lab's nodes: this run judges that felix (which one: the target line "
+                        "below)" if real else LAB_NOTICE)]
 
 
 def info_request(options) -> str | None:
