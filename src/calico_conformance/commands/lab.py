@@ -37,8 +37,9 @@ examples:
   CC_CALICO_ARCHIVES=../shared/upstream calico-conformance lab build felix --calico-version v3.31.7
   calico-conformance lab build felix --calico-source ~/src/calico --calico-version v3.31.7-dev
 
-The felix build needs Debian's clang-19 llvm-19 libelf-dev zlib1g-dev libpcap-dev make gcc
-(installed with apt-get when run as root). A cold build takes minutes (Go's build cache); again, seconds.
+The felix build needs Debian's clang-19 llvm-19 clang-16 llvm-16 (16 for the IPv6 objects)
+libelf-dev zlib1g-dev libpcap-dev make gcc (installed with apt-get when run as root). A cold build
+takes minutes (Go's build cache); again, seconds.
 """
 
 

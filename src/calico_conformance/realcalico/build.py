@@ -30,8 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from calico_conformance.executor import run_local
-from calico_conformance.realcalico import packages, versions
-from calico_conformance.realcalico import source as sources
+from calico_conformance.realcalico import packages, source as sources, versions
 from calico_conformance.realcalico.source import Source
 from calico_conformance.realk8s import gotool
 from calico_conformance.realk8s.build import locked
@@ -42,7 +41,14 @@ from calico_conformance.vocabulary.errors import ExecutorError, UsageError
 OBJECTS = ("lab", "all")
 MODULE = "github.com/projectcalico/calico"
 PACKAGE = "./felix/cmd/calico-felix"
+# Calico compiles its BPF objects with LLVM 18 (projectcalico/go-build images/calico-go-build/
+# versions.yaml); Debian 12 has 16 and 19, one on each side, and each makes one program that
+# the kernel's verifier refuses (measured on 6.18, both tags): clang-19 the IPv6 programs'
+# ICMPv6 reply (bpf-gpl/icmp6.h: "R4 invalid zero-sized read"), clang-16 v3.31's IPv4 defrag
+# program. So the IPv6 objects (*_v6*) are compiled by 16, the rest by 19.
 CLANG, LLC = "clang-19", "llc-19"
+CLANG6, LLC6 = "clang-16", "llc-16"
+_COMPILERS = ".cc-bpf-compilers"    # in felix/bpf-gpl: which compilers made bin/*.o
 # The tree's path in calico's go-build container: the BPF objects' debug info names it, whatever
 # directory they were compiled in, so the same source gives byte-identical objects.
 UPSTREAM_TREE = "/go/src/github.com/projectcalico/calico"
@@ -269,6 +275,7 @@ def _recipe(tag: str, src: Source, flags: str, cgo: dict, objects: str, go: str)
     return "\n".join([f"module {MODULE}", f"tag {tag}", f"commit {src.commit or 'unknown'}",
                       f"package {PACKAGE}", f"go {go}", f"ldflags {stable}",
                       *(f"{k}={v}" for k, v in cgo.items()), f"bpf CC={CLANG} LD={LLC}",
+                      f"bpf IPv6 CC={CLANG6} LD={LLC6}",
                       f"objects {objects}"]) + "\n"
 
 
@@ -392,23 +399,41 @@ def _objects(tree: Path, libbpf: Path, objects: str, dest: Path, jobs: str, logs
         link.unlink(missing_ok=True)
         link.symlink_to(f"{libbpf}/src")
     _drop_foreign_deps(gpl, apache)
-    cc = f"{CLANG} -I{include} -ffile-prefix-map={tree}={UPSTREAM_TREE}"
-    make = ["make", "-j", jobs, f"CC={cc}", f"LD={LLC}"]
-    if objects == "all":
-        wanted = ["all"]
-    else:
-        listed = _step("felix bpf", ["./list-objs"], cwd=gpl, log=logs / f"felix-{tag}-list-objs.log").split()
-        wanted = lab_objects(listed, makefile_extras(tree))
+    _drop_other_compilers(gpl, apache)
+    make = lambda clang, llc: ["make", "-j", jobs, f"CC={clang} -I{include} -ffile-prefix-map={tree}={UPSTREAM_TREE}",
+                               f"LD={llc}"]
+    listed = _step("felix bpf", ["./list-objs"], cwd=gpl, log=logs / f"felix-{tag}-list-objs.log").split()
+    wanted = ["all"] if objects == "all" else lab_objects(listed, makefile_extras(tree))
+    ipv6 = [o for o in (listed if objects == "all" else wanted) if "_v6" in o]
     say(f"bpf objects ({objects}: {'everything felix/bpf-gpl builds' if objects == 'all' else len(wanted)}) "
-        f"with {CLANG}, -j{jobs} ...")
-    _step("felix bpf", [*make, "-C", str(gpl), *wanted], cwd=tree, log=logs / f"felix-{tag}-bpf-gpl.log")
-    _step("felix bpf", [*make, "-C", str(apache), "all"], cwd=tree, log=logs / f"felix-{tag}-bpf-apache.log")
+        f"with {CLANG}, the {len(ipv6)} IPv6 ones with {CLANG6}, -j{jobs} ...")
+    # the IPv6 objects first: the second make finds them up to date
+    for clang, llc, where, targets, log in ((CLANG6, LLC6, gpl, ipv6, "bpf-gpl-v6"), (CLANG, LLC, gpl, wanted, "bpf-gpl"),
+                                             (CLANG, LLC, apache, ["all"], "bpf-apache")):
+        _step("felix bpf", [*make(clang, llc), "-C", str(where), *targets], cwd=tree, log=logs / f"felix-{tag}-{log}.log")
+    (gpl / _COMPILERS).write_text(_compilers())
     dest.mkdir()
     made = sorted((gpl / "bin").glob("*.o")) if objects == "all" else [gpl / o for o in wanted]
     for obj in [*made, *sorted((apache / "bin").glob("*.o"))]:
         if not obj.is_file():
             raise BuildError("felix bpf", f"make built no {obj.relative_to(tree)}")
         shutil.copy2(obj, dest / obj.name)
+
+
+def _compilers() -> str:
+    return f"{CLANG} {LLC}; IPv6 {CLANG6} {LLC6}\n"
+
+
+def _drop_other_compilers(*directories: Path) -> None:
+    """Objects left in the tree by other compilers than today's (an older build of this project):
+    make would take them as up to date."""
+    marker = directories[0] / _COMPILERS
+    if marker.is_file() and marker.read_text() == _compilers():
+        return
+    for directory in directories:
+        for made in [*directory.glob("bin/*.o"), *directory.glob("*.ll")]:
+            made.unlink()
+    marker.unlink(missing_ok=True)
 
 
 def _drop_foreign_deps(*directories: Path) -> None:

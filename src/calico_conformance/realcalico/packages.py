@@ -16,6 +16,8 @@ _LIBS = ("/usr/lib/*-linux-gnu*/{}", "/lib/*-linux-gnu*/{}", "/usr/lib64/{}", "/
 _PROBES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "clang-19": (("clang-19",), ()),
     "llvm-19": (("llc-19",), ()),
+    "clang-16": (("clang-16",), ()),
+    "llvm-16": (("llc-16",), ()),
     "libelf-dev": ((), ("/usr/include/libelf.h",)),
     "zlib1g-dev": ((), ("/usr/include/zlib.h",)),
     "libpcap-dev": ((), ("/usr/include/pcap.h", "/usr/include/pcap/pcap.h")),
@@ -34,9 +36,11 @@ _PROBES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "libpcap0.8": ((), tuple(p.format("libpcap.so.0.8") for p in _LIBS)),
 }
 
-# clang/llc 19 compile the BPF objects; gcc builds libbpf and felix's cgo; libelf/zlib/libpcap
-# headers are what felix's cgo includes (pcap.h through gopacket).
-BUILD = ("clang-19", "llvm-19", "libelf-dev", "zlib1g-dev", "libpcap-dev", "make", "gcc", "xz-utils")
+# clang/llc 19 compile the BPF objects, 16 the IPv6 ones (realcalico/build.py says why); gcc
+# builds libbpf and felix's cgo; libelf/zlib/libpcap headers are what felix's cgo includes
+# (pcap.h through gopacket).
+BUILD = ("clang-19", "llvm-19", "clang-16", "llvm-16", "libelf-dev", "zlib1g-dev", "libpcap-dev", "make", "gcc",
+         "xz-utils")
 # the lab's real control plane: etcd (Debian's 3.4 is accepted by kube-apiserver 1.30) and the
 # openssl CLI for its certificates
 CONTROL_PLANE = ("etcd-server", "openssl")
