@@ -2,10 +2,10 @@
 "not configured") against the conformant ones. The expected verdicts are written out here, by
 hand, for every profile."""
 import pytest
+from suite_runner import needs_root, run_suite
 
 from calico_conformance import catalog
 from calico_conformance.lab import profiles
-from suite_runner import needs_root, run_suite
 
 P, F, S = "passed", "failed", "skipped"
 
@@ -38,6 +38,8 @@ DIFFERENCES = {
     "calico-ebpf-dsr-backend-only": {"EBPF-DSR-DIRECT-RETURN": P},
     "calico-ebpf-dsr-ingress-only": {},
     "calico-ebpf-two-nics": {},
+    "calico-ebpf-dual-stack": {"EBPF-IPV6-NODEPORT": P},
+    "calico-ebpf-dual-stack-ipv6-off": {"EBPF-IPV6-NODEPORT": F},
     "calico-ebpf-nftables-after-kube-proxy": {},      # at v3.31; v3.29 breaks EBPF-NO-KUBE-PROXY (breaks_before)
     "calico-iptables": {"EBPF-BPF-ACTIVE": S, "EBPF-NODEPORT-VXLAN": F, "EBPF-SOURCE-IP": F, "EBPF-NO-KUBE-PROXY": F},
     "ebpf-dsr-optout": {},

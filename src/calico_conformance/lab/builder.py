@@ -103,7 +103,7 @@ class Lab:
         """The API server with what the cluster's controllers would have written, then kube-proxy
         (and its removal, for the switch-over), then felix on every node."""
         profile = self.profile
-        self.api = LabApi(self.topo).start()
+        self.api = LabApi(self.topo, dual_stack=profile.ipv6).start()
         if profile.real_felix:
             started = time.perf_counter()
             self.api.apply(load_yaml_files(sorted(self.felix_build.crds.glob("*.yaml"))))
@@ -119,7 +119,8 @@ class Lab:
         if profile.real_felix:
             route_as_bird(self.topo, profile)
             self.real_felix = RealFelix(self.topo, self.felix_build, self.api, bpf=bool(profile.felix.bpf_enabled),
-                                        workdir=self.api.dir, pool_encapsulation=profile.pool_encapsulation)
+                                        workdir=self.api.dir, pool_encapsulation=profile.pool_encapsulation,
+                                        ipv6=profile.ipv6 and profile.felix.ipv6_support)
             self.real_felix.start()
         self.timings.update(self.api.timings)
         for part in (self.real_kube_proxy, self.real_felix):
@@ -212,6 +213,15 @@ class Lab:
                      what=f"writing kubelet's {tool.split('-')[0]} chains on {node.name}")
         _run(["ip", "-n", topo.backend.netns, "-batch", "-"], input=rules.pod_batch(topo, static_gateway=False),
              what="configuring the backend pod")
+        if profile.ipv6:
+            for key, value in ipv6.felix_workload_sysctls(topo):
+                netns.write_sysctl(topo.backend_node.netns, key, value)
+            batches = [(topo.client_ns, ipv6.felix_client_lines(), "the client"),
+                       (topo.backend.netns, ipv6.felix_pod_lines(topo), "the backend pod")]
+            batches += [(node.netns, ipv6.felix_node_lines(topo, node), node.name) for node in topo.nodes]
+            for ns, lines, who in batches:
+                _run(["ip", "-6", "-n", ns, "-batch", "-"], input="\n".join(lines) + "\n",
+                     what=f"configuring IPv6 on {who}")
 
     def _configure_ipv6(self) -> None:
         topo, profile = self.topo, self.profile

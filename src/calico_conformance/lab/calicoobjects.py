@@ -5,16 +5,21 @@ FelixConfiguration. Pure functions of (topology, profile, Calico version)."""
 from __future__ import annotations
 
 import hashlib
+import ipaddress
+from dataclasses import dataclass
+from typing import Callable
 
+from calico_conformance.lab import ipv6
 from calico_conformance.lab.profiles import Profile, node_settings
 from calico_conformance.lab.realkubeproxy import CLUSTER_CIDR, cluster_objects
 from calico_conformance.lab.rules import calico_address
-from calico_conformance.lab.topology import POD_NAMESPACE, Topology
+from calico_conformance.lab.topology import POD_NAMESPACE, LabNode, Topology
 from calico_conformance.realcalico import versions
 from calico_conformance.vocabulary.facts import FelixSettings
 
 CALICO = "crd.projectcalico.org/v1"
-BLOCK_SIZE = 26               # Calico IPAM's default block size for IPv4 pools
+BLOCK_SIZE = 26               # Calico IPAM's default block sizes: IPv4 pools
+BLOCK_SIZE6 = 122             # ... and IPv6 pools
 STAMP = "2026-01-01T00:00:00Z"
 
 
@@ -23,9 +28,14 @@ def block_cidr(index: int) -> str:
     return f"10.244.{index}.0/{BLOCK_SIZE}"
 
 
+def block_cidr6(node: LabNode) -> str:
+    """The node's IPv6 IPAM block: the first /122 of its IPv6 pod range (its tunnel address and the pod's)."""
+    return f"{ipv6.tunnel_ip(node)}/{BLOCK_SIZE6}"
+
+
 def _cidr_name(cidr: str) -> str:
     # libcalico-go/lib/names CIDRToName
-    return cidr.replace(".", "-").replace("/", "-")
+    return cidr.replace(".", "-").replace(":", "-").replace("/", "-")
 
 
 def container_id(topo: Topology) -> str:
@@ -53,73 +63,105 @@ def felix_configuration(name: str, settings: FelixSettings, tag: str) -> dict:
     return {"apiVersion": CALICO, "kind": "FelixConfiguration", "metadata": {"name": name}, "spec": spec}
 
 
-def _pool(profile: Profile) -> dict:
+def _pools(profile: Profile) -> list[dict]:
     encap = profile.pool_encapsulation
-    return {"apiVersion": CALICO, "kind": "IPPool", "metadata": {"name": "default-ipv4-ippool"},
-            "spec": {"cidr": CLUSTER_CIDR, "blockSize": BLOCK_SIZE,
-                     "vxlanMode": "Always" if encap == "VXLAN" else "Never",
-                     "ipipMode": "Always" if encap == "IPIP" else "Never",
-                     "natOutgoing": True, "nodeSelector": "all()"}}
+    pools = [("default-ipv4-ippool", CLUSTER_CIDR, BLOCK_SIZE, encap)]
+    if profile.ipv6:      # IPIP carries IPv4 only: an IPv6 pool is VXLAN or unencapsulated
+        pools.append(("default-ipv6-ippool", ipv6.POOL6, BLOCK_SIZE6, "VXLAN" if encap == "VXLAN" else "None"))
+    return [{"apiVersion": CALICO, "kind": "IPPool", "metadata": {"name": name},
+             "spec": {"cidr": cidr, "blockSize": size,
+                      "vxlanMode": "Always" if encap == "VXLAN" else "Never",
+                      "ipipMode": "Always" if encap == "IPIP" else "Never",
+                      "natOutgoing": True, "nodeSelector": "all()"}}
+            for name, cidr, size, encap in pools]
 
 
 # The tunnel address calico-node allocates for the pool's encapsulation (none without one).
 TUNNEL_KIND = {"VXLAN": "vxlan", "IPIP": "ipip", "None": None}
 
 
-def _ipam(topo: Topology, tag: str, tunnel: str | None) -> list[dict]:
-    """Per node, what Calico IPAM leaves: a block affine to the node holding its tunnel address
-    (ordinal 0, for a VXLAN or IPIP pool) and, on the backend's node, the pod's address. Felix
-    turns remote blocks into its routes (through the pool's tunnel device, or straight to the
-    peer); without them it has no route to the pod."""
-    objs, backend, cid = [], topo.backend, container_id(topo)
-    for node in topo.nodes:
-        cidr = block_cidr(node.index)
-        allocations: list = [None] * (1 << (32 - BLOCK_SIZE))
-        attributes, handles, seq = [], [], {}
-        if tunnel:       # calico-node's tunnel address (node/pkg/allocateip/allocateip.go @ v3.29.7)
-            handle = f"{tunnel}-tunnel-addr-{node.name}"
-            allocations[0], seq["0"] = len(attributes), 0
-            attributes.append({"handle_id": handle, "secondary": {"node": node.name, "type": f"{tunnel}TunnelAddress"}})
-            handles.append(handle)
-        if node.name == backend.node:
-            ordinal, pod_handle = int(backend.ip.rsplit(".", 1)[1]), f"k8s-pod-network.{cid}"
-            allocations[ordinal], seq[str(ordinal)] = len(attributes), 0
-            attributes.append({"handle_id": pod_handle,
-                               "secondary": {"namespace": POD_NAMESPACE, "node": node.name, "pod": backend.name,
-                                             "timestamp": "2026-01-01 00:00:00.000000000 +0000 UTC"}})
-            handles.append(pod_handle)
-        objs.append({"apiVersion": CALICO, "kind": "IPAMBlock", "metadata": {"name": _cidr_name(cidr)},
-                     "spec": {"cidr": cidr, "affinity": f"host:{node.name}", "strictAffinity": False,
-                              "allocations": allocations,
-                              "unallocated": [i for i, a in enumerate(allocations) if a is None],
-                              "attributes": attributes, "deleted": False, "sequenceNumber": 0,
-                              "sequenceNumberForAllocation": seq}})
-        affinity = {"cidr": cidr, "node": node.name, "state": "confirmed", "deleted": "false"}
-        if versions.numbers(tag) >= (3, 31):      # the CRD gained spec.type (host | virtual) in v3.31
-            affinity["type"] = "host"
-        objs.append({"apiVersion": CALICO, "kind": "BlockAffinity",
-                     "metadata": {"name": f"{node.name}-{_cidr_name(cidr)}"}, "spec": affinity})
-        for handle in handles:
-            objs.append({"apiVersion": CALICO, "kind": "IPAMHandle", "metadata": {"name": handle.lower()},
-                         "spec": {"handleID": handle, "block": {cidr: 1}, "deleted": False}})
+@dataclass(frozen=True)
+class _Family:
+    """One address family's IPAM: its blocks, the tunnel address's handle and type (calico-node's
+    node/pkg/allocateip/allocateip.go @ v3.29.7), the pod's address."""
+    block: Callable[[LabNode], str]
+    size: int
+    tunnel_handle: str           # "<kind>-tunnel-addr-<node>"; kind vxlan, vxlan-v6, ipip
+    tunnel_type: str             # "<kind>TunnelAddress"; kind vxlan, vxlanV6, ipip
+    pod_ordinal: int
+
+
+def _families(topo: Topology, profile: Profile) -> list[_Family]:
+    tunnel = TUNNEL_KIND[profile.pool_encapsulation]
+    families = [_Family(lambda n: block_cidr(n.index), BLOCK_SIZE, f"{tunnel}-tunnel-addr-{{node}}" if tunnel else "",
+                        f"{tunnel}TunnelAddress" if tunnel else "", int(topo.backend.ip.rsplit(".", 1)[1]))]
+    if profile.ipv6:
+        v6 = tunnel == "vxlan"
+        families.append(_Family(block_cidr6, BLOCK_SIZE6, "vxlan-v6-tunnel-addr-{node}" if v6 else "",
+                                "vxlanV6TunnelAddress" if v6 else "",
+                                int(ipaddress.IPv6Address(ipv6.backend_ip(topo))) & ((1 << (128 - BLOCK_SIZE6)) - 1)))
+    return families
+
+
+def _ipam(topo: Topology, profile: Profile, tag: str) -> list[dict]:
+    """Per node and address family, what Calico IPAM leaves: a block affine to the node holding its
+    tunnel address (ordinal 0, for a VXLAN or IPIP pool) and, on the backend's node, the pod's
+    address; one handle names the pod's addresses in every family. Felix turns remote blocks into
+    its routes (through the pool's tunnel device, or straight to the peer); without them it has no
+    route to the pod."""
+    objs, handles, cid = [], {}, container_id(topo)
+    pod_handle = f"k8s-pod-network.{cid}"
+    for family in _families(topo, profile):
+        for node in topo.nodes:
+            cidr = family.block(node)
+            allocations: list = [None] * (1 << ((128 if ":" in cidr else 32) - family.size))
+            attributes, seq = [], {}
+            if family.tunnel_handle:
+                handle = family.tunnel_handle.format(node=node.name)
+                allocations[0], seq["0"] = len(attributes), 0
+                attributes.append({"handle_id": handle, "secondary": {"node": node.name, "type": family.tunnel_type}})
+                handles.setdefault(handle, {})[cidr] = 1
+            if node.name == topo.backend.node:
+                ordinal = family.pod_ordinal
+                allocations[ordinal], seq[str(ordinal)] = len(attributes), 0
+                owner = {"namespace": POD_NAMESPACE, "node": node.name, "pod": topo.backend.name,
+                         "timestamp": "2026-01-01 00:00:00.000000000 +0000 UTC"}
+                attributes.append({"handle_id": pod_handle, "secondary": owner})
+                handles.setdefault(pod_handle, {})[cidr] = 1
+            objs.append({"apiVersion": CALICO, "kind": "IPAMBlock", "metadata": {"name": _cidr_name(cidr)},
+                         "spec": {"cidr": cidr, "affinity": f"host:{node.name}", "strictAffinity": False,
+                                  "allocations": allocations,
+                                  "unallocated": [i for i, a in enumerate(allocations) if a is None],
+                                  "attributes": attributes, "deleted": False, "sequenceNumber": 0,
+                                  "sequenceNumberForAllocation": seq}})
+            affinity = {"cidr": cidr, "node": node.name, "state": "confirmed", "deleted": "false"}
+            if versions.numbers(tag) >= (3, 31):      # the CRD gained spec.type (host | virtual) in v3.31
+                affinity["type"] = "host"
+            objs.append({"apiVersion": CALICO, "kind": "BlockAffinity",
+                         "metadata": {"name": f"{node.name}-{_cidr_name(cidr)}"}, "spec": affinity})
+    objs += [{"apiVersion": CALICO, "kind": "IPAMHandle", "metadata": {"name": handle.lower()},
+              "spec": {"handleID": handle, "block": blocks, "deleted": False}} for handle, blocks in handles.items()]
     return objs
 
 
-def _backend_pod(topo: Topology) -> dict:
+def _backend_pod(topo: Topology, profile: Profile) -> dict:
     """The backend as the kubelet and the CNI plugin leave it; felix builds the workload endpoint
     from status.podIPs (libcalico-go/lib/backend/k8s/conversion/conversion.go getPodIPs)."""
     b, node = topo.backend, topo.backend_node
     cid = container_id(topo)
+    ips = [b.ip] + ([ipv6.backend_ip(topo)] if profile.ipv6 else [])
+    cidrs = ",".join(f"{ip}/{128 if ':' in ip else 32}" for ip in ips)
     return {"apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": b.name, "namespace": POD_NAMESPACE, "labels": {"app": "backend"},
                          "annotations": {"cni.projectcalico.org/containerID": cid,
                                          "cni.projectcalico.org/podIP": f"{b.ip}/32",
-                                         "cni.projectcalico.org/podIPs": f"{b.ip}/32"}},
+                                         "cni.projectcalico.org/podIPs": cidrs}},
             "spec": {"nodeName": b.node,
                      "containers": [{"name": "echo", "image": "calico-conformance/echo:lab",
                                      "ports": [{"name": "http", "containerPort": b.port}]}]},
-            "status": {"phase": "Running", "hostIP": node.address, "hostIPs": [{"ip": node.address}],
-                       "podIP": b.ip, "podIPs": [{"ip": b.ip}], "startTime": STAMP,
+            "status": {"phase": "Running", "hostIP": node.address,
+                       "hostIPs": [{"ip": node.address}] + ([{"ip": ipv6.node_ip(node)}] if profile.ipv6 else []),
+                       "podIP": b.ip, "podIPs": [{"ip": ip} for ip in ips], "startTime": STAMP,
                        "conditions": [{"type": t, "status": "True", "lastTransitionTime": STAMP}
                                       for t in ("PodScheduled", "Initialized", "ContainersReady", "Ready")],
                        "containerStatuses": [{"name": "echo", "image": "calico-conformance/echo:lab", "imageID": "",
@@ -141,10 +183,10 @@ def calico_objects(topo: Topology, profile: Profile, tag: str) -> list[dict]:
         tiers.append(("baselineadminnetworkpolicy", "Pass", 10_000_000))
     objs += [{"apiVersion": CALICO, "kind": "Tier", "metadata": {"name": name},
               "spec": {"order": order, "defaultAction": action}} for name, action, order in tiers]
-    objs.append(_pool(profile))
+    objs += _pools(profile)
     tunnel = TUNNEL_KIND[profile.pool_encapsulation]
-    objs += _ipam(topo, tag, tunnel)
-    for obj in cluster_objects(topo):
+    objs += _ipam(topo, profile, tag)
+    for obj in cluster_objects(topo, ipv6=profile.ipv6):
         if obj["kind"] == "Node":
             # calico-node's annotations: the address felix tunnels to, the overlay's address and MAC
             node = topo.node_by_name(obj["metadata"]["name"])
@@ -155,7 +197,12 @@ def calico_objects(topo: Topology, profile: Profile, tag: str) -> list[dict]:
                                     "projectcalico.org/VXLANTunnelMACAddr": node.vtep_mac})
             elif tunnel == "ipip":
                 annotations["projectcalico.org/IPv4IPIPTunnelAddr"] = node.tunnel_ip
+            if profile.ipv6:
+                annotations["projectcalico.org/IPv6Address"] = f"{ipv6.node_ip(node)}/64"
+                if tunnel == "vxlan":
+                    annotations.update({"projectcalico.org/IPv6VXLANTunnelAddr": ipv6.tunnel_ip(node),
+                                        "projectcalico.org/VXLANTunnelMACAddrV6": ipv6.vtep_mac(node)})
             obj["metadata"]["annotations"] = annotations
         objs.append(obj)
-    objs.append(_backend_pod(topo))
+    objs.append(_backend_pod(topo, profile))
     return objs

@@ -1,11 +1,14 @@
 """IPv6 in the lab (dual-stack profiles): addresses, a second VXLAN device over the IPv6 underlay
-(``vxlan-v6.calico``, as Calico names it), the IPv6 NodePort and its return path.
+(``vxlan-v6.calico``, as Calico names it), the IPv6 NodePort and its return path; for real felix,
+only what the kubelet and Calico's CNI plugin leave (felix makes the rest).
 
 Kept apart from the IPv4 rules so IPv4-only profiles are exactly what they were. Only the tunnel
 service mode exists for IPv6.
 
     client fd00:31::100, nodeN fd00:31::1N on the fabric; pods fd00:244:N::/64, tunnel fd00:244:N::
     backend pod fd00:244:<last>::10, NodePort 30080 on every node's IPv6 address
+    (real felix: IPv6 pool fd00:244::/32 in /122 blocks, fd00:244:N::/122 affine to nodeN;
+    Services' IPv6 cluster IPs from fd00:96::/112)
 """
 from __future__ import annotations
 
@@ -18,6 +21,8 @@ CLIENT6 = "fd00:31::100"
 TUNNEL_DEV6 = "vxlan-v6.calico"
 NP_TUNNEL_DEV6 = "np-tunnel6"     # the lab's stand-in for felix's IPv6 NodePort encapsulation
 CALI_LL = "fe80::ecee:eeff:feee:eeee"     # link-local of the ee:ee:ee:ee:ee:ee host side
+POOL6 = "fd00:244::/32"
+SERVICE_CIDR6 = "fd00:96::/112"    # kube-apiserver takes an IPv6 service range of at most 20 bits
 
 
 def node_ip(node: LabNode) -> str:
@@ -119,7 +124,11 @@ def fdb_lines(topo: Topology, node: LabNode) -> list[str]:
 def node_nft(topo: Topology, profile: Profile, node: LabNode) -> str:
     """IPv6 NodePort in tunnel mode, as felix does it: the ingress node forwards the packet as it
     came through the NodePort tunnel, the backend's node DNATs it and sends the reply back the
-    same way (the IPv4 rules' docstring says more)."""
+    same way (the IPv4 rules' docstring says more). With ipv6Support off felix runs no IPv6
+    dataplane (felix/dataplane/driver.go BPFIpv6Enabled @ v3.29.7): no rules, and the node's own
+    stack refuses the connection."""
+    if not profile.felix.ipv6_support:
+        return ""
     spec, backend = topo.spec, topo.backend
     np_match = f"ip6 daddr {node_ip(node)} tcp dport {spec.node_port}"
     pod = f"[{backend_ip(topo)}]:{backend.port}"
@@ -127,7 +136,7 @@ def node_nft(topo: Topology, profile: Profile, node: LabNode) -> str:
     if node.name != topo.backend_node.name:
         raw = [f'iifname "eth0" {np_match} notrack meta mark set {NP_MARK:#x}',
                f'iifname "{NP_TUNNEL_DEV6}" notrack']
-    elif not profile.ipv6_nodeport_broken:
+    else:
         dnat = [f"{np_match} dnat to {pod}",
                 f'iifname "{NP_TUNNEL_DEV6}" tcp dport {spec.node_port} dnat to {pod}']
     if node.name == topo.backend_node.name:
@@ -138,3 +147,35 @@ def node_nft(topo: Topology, profile: Profile, node: LabNode) -> str:
     return nft_table("ip6 cclab6", [("raw_pre", "filter", "prerouting", "raw", raw),
                                      ("mangle_pre", "filter", "prerouting", "mangle", mangle),
                                      ("nodeport", "nat", "prerouting", "dstnat - 10", dnat)])
+
+
+# ---- for real felix ------------------------------------------------------------------------------
+
+def felix_client_lines() -> list[str]:
+    """The client's IPv6 address; its neighbours it finds for itself, as the nodes answer."""
+    return [f"addr add {CLIENT6}/64 dev eth0 nodad"]
+
+
+def felix_node_lines(topo: Topology, node: LabNode) -> list[str]:
+    """A dual-stack node as the kubelet and the CNI plugin leave it: its IPv6 address on the
+    uplink and, on the backend's node, the pod's /128 through its veth
+    (cni-plugin/pkg/dataplane/linux/dataplane_linux.go @ v3.29.7: a link-scope route per address)."""
+    lines = [f"addr add {node_ip(node)}/64 dev eth0 nodad"]
+    if node.name == topo.backend_node.name:
+        lines.append(f"route add {backend_ip(topo)}/128 dev {topo.backend.host_iface}")
+    return lines
+
+
+def felix_pod_lines(topo: Topology) -> list[str]:
+    """The pod's IPv6 side as the CNI plugin leaves it: its /128 and a default route via the
+    link-local address of the host side (Calico's MAC ee:ee:ee:ee:ee:ee, so fe80::ecee:eeff:feee:eeee);
+    its neighbour entry comes from neighbour discovery, which felix answers."""
+    return [f"addr add {backend_ip(topo)}/128 dev eth0 nodad", f"route add default via {CALI_LL} dev eth0"]
+
+
+def felix_workload_sysctls(topo: Topology) -> tuple[tuple[str, str], ...]:
+    """What the CNI plugin sets on the host side of the pod's veth for IPv6 (configureSysctls)."""
+    iface = topo.backend.host_iface
+    return tuple((f"net/ipv6/conf/{iface}/{key}", value)
+                 for key, value in (("accept_dad", "0"), ("disable_ipv6", "0"), ("proxy_ndp", "1"),
+                                    ("forwarding", "1"), ("accept_ra", "0")))

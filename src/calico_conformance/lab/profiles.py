@@ -61,7 +61,6 @@ class Profile:
     ipvs_device: bool = False             # kube-proxy's IPVS dummy device kube-ipvs0 is left
     tagged_vlan_trunk: bool = False       # the fabric delivers node traffic 802.1Q-tagged
     ipv6: bool = False                    # dual-stack: IPv6 fabric, pods and NodePort too
-    ipv6_nodeport_broken: bool = False    # dual-stack, but NodePort is served on IPv4 only
     # felix's settings: eBPF, and IPv6 support off as the operator and the manifests set it on a
     # cluster without an IPv6 pool (dual-stack profiles turn it on)
     felix: FelixSettings = field(default_factory=lambda: FelixSettings(bpf_enabled=True, ipv6_support=False))
@@ -173,6 +172,14 @@ PROFILES: dict[str, Profile] = {p.name: p for p in [
             node_felix=(("ingress", replace(_BPF, external_service_mode="DSR")),),
             summary="real felix, DSR set only for the ingress node: the backend's node, in Tunnel mode, "
                     "decides [truth: dsr-reply]"),
+    Profile(name="calico-ebpf-dual-stack", real_felix=True, ipv6=True, felix=replace(_BPF, ipv6_support=True),
+            summary="real felix in eBPF mode, dual-stack (IPv4 and IPv6 VXLAN pools, ipv6Support, dual-stack "
+                    "Services): NodePort on IPv4 and IPv6, each in felix's own VXLAN (VNI 0xca11c0) over its "
+                    "family's underlay [truth: ipv6-nodeport]"),
+    Profile(name="calico-ebpf-dual-stack-ipv6-off", real_felix=True, ipv6=True, breaks=("EBPF-IPV6-NODEPORT",),
+            summary="real felix in eBPF mode on a dual-stack cluster, but ipv6Support false (the default where the "
+                    "operator does not autodetect IPv6): felix runs no IPv6 dataplane, so nothing serves the IPv6 "
+                    "NodePort [truth: ipv6-nodeport]"),
     Profile(name="calico-ebpf-two-nics", real_felix=True, second_nic=True,
             summary="real felix in eBPF mode on nodes with two NICs (Calico's node address on eth1): the NodePort "
                     "tunnel leaves where the route to the peer goes [truth: nodeport-fib-egress]"),
@@ -268,10 +275,9 @@ PROFILES: dict[str, Profile] = {p.name: p for p in [
             breaks=("EBPF-NO-KUBE-PROXY",),
             summary="eBPF tunnel, but IPVS-mode kube-proxy's dummy device kube-ipvs0 is left "
                     "(felix never removes it) [truth: kube-proxy-ipvs-device]"),
-    replace(_TUNNEL, name="defect-ipv6-nodeport", ipv6=True, ipv6_nodeport_broken=True,
-            felix=replace(_BPF, ipv6_support=True),
-            breaks=("EBPF-IPV6-NODEPORT",),
-            summary="dual-stack, but NodePort is only served on IPv4: IPv6 connections to it fail "
+    replace(_TUNNEL, name="defect-ipv6-nodeport", ipv6=True, breaks=("EBPF-IPV6-NODEPORT",),
+            summary="dual-stack, but felix's ipv6Support is false: felix runs no IPv6 dataplane, so the IPv6 "
+                    "NodePort is refused by the node itself, as real felix does (calico-ebpf-dual-stack-ipv6-off) "
                     "[truth: ipv6-nodeport]"),
     replace(_TUNNEL, name="defect-tagged-vlan", tagged_vlan_trunk=True,
             breaks=("EBPF-UNSUPPORTED-VLAN",),

@@ -12,6 +12,7 @@ from pathlib import Path
 import yaml
 
 from calico_conformance import processes
+from calico_conformance.lab import ipv6
 from calico_conformance.lab.topology import Topology
 from calico_conformance.realk8s import apply
 from calico_conformance.realk8s.controlplane import ControlPlane
@@ -22,8 +23,10 @@ _CERTS = {"kube-proxy": "kube-proxy", "felix": "admin"}
 
 
 class LabApi:
-    def __init__(self, topo: Topology):
+    def __init__(self, topo: Topology, *, dual_stack: bool = False):
         self.topo = topo
+        # a dual-stack cluster's Services get an IPv6 cluster IP too
+        self.service_cidr = ControlPlane.service_cidr + (f",{ipv6.SERVICE_CIDR6}" if dual_stack else "")
         self.cp: ControlPlane | None = None
         self.dyn = None
         self.forwarders: list[NetnsForwarder] = []
@@ -37,7 +40,7 @@ class LabApi:
     def start(self) -> "LabApi":
         t0 = time.monotonic()
         processes.handle_signals()
-        self.cp = ControlPlane()
+        self.cp = ControlPlane(service_cidr=self.service_cidr)
         self.cp.start()
         self.timings["control_plane_ready_s"] = round(time.monotonic() - t0, 2)
         self.dyn = apply.client(str(self.cp.kubeconfig))

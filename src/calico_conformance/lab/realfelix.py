@@ -29,11 +29,12 @@ from pathlib import Path
 
 from calico_conformance import netns, processes
 from calico_conformance.executor import NetnsExecutor
-from calico_conformance.lab import bpfattach
-from calico_conformance.lab.calicoobjects import block_cidr
+from calico_conformance.lab import bpfattach, ipv6 as lab_ipv6
+from calico_conformance.lab.calicoobjects import block_cidr, block_cidr6
 from calico_conformance.lab.profiles import Profile
 from calico_conformance.lab.rules import calico_address
 from calico_conformance.lab.topology import PREFIX, LabNode, Topology
+from calico_conformance.realcalico import versions
 from calico_conformance.vocabulary.errors import UsageError
 
 HEALTH_PORT = 9099                 # felix's health endpoint, on each node's own loopback
@@ -45,6 +46,14 @@ READY_TIMEOUT_S = 600.0 if os.environ.get("CC_VM_KERNEL") else 120.0
 # device, its IPIP device (felix/dataplane/linux/vxlan_mgr.go, ipip_mgr.go @ v3.29.7), or, with no
 # encapsulation, straight to the peer's address on the node's NIC.
 ROUTE_DEVICE = {"VXLAN": "vxlan.calico", "IPIP": "tunl0", "None": "eth0"}
+
+
+def route_device6(tag: str) -> str:
+    """Where felix in eBPF mode routes the other nodes' IPv6 blocks (a VXLAN pool): through
+    vxlan-v6.calico in v3.29 (felix/dataplane/linux/int_dataplane.go @ v3.29.7); v3.31, on a
+    kernel with BTF, uses vxlan.calico for both families and removes vxlan-v6.calico
+    (int_dataplane.go ~1254 @ v3.31.7; v3.30 not measured, counted with v3.31)."""
+    return ROUTE_DEVICE["VXLAN"] if versions.numbers(tag) >= (3, 30) else lab_ipv6.TUNNEL_DEV6
 
 # The mount namespace felix runs in; its scratch tmpfs is mounted over a directory of the run.
 _HOLDER = r"""set -e
@@ -123,8 +132,8 @@ class FelixNode:
     workdir: Path
     env: dict
     expected_ifaces: tuple[str, ...]      # where felix in eBPF mode attaches programs
-    peer_blocks: tuple[str, ...]          # the other nodes' IPAM blocks: felix routes them via route_dev
-    route_dev: str = "vxlan.calico"
+    # the other nodes' IPAM blocks, each with the device felix routes it through
+    peer_routes: tuple[tuple[str, str], ...]
     bpf: bool = True
     cgroup: Path | None = None
     holder: processes.Process | None = None
@@ -181,9 +190,11 @@ class FelixNode:
 
     def routed(self) -> bool:
         """Felix programmed the route to every other node's block (through the overlay, if any)."""
-        out = NetnsExecutor(self.node.netns).run(["ip", "route", "show"], timeout=10).stdout
-        return all(re.search(rf"^{re.escape(b)} .*dev {re.escape(self.route_dev)}\b", out, re.M)
-                   for b in self.peer_blocks)
+        run = NetnsExecutor(self.node.netns).run
+        family = lambda block: "-6" if ":" in block else "-4"
+        tables = {f: run(["ip", f, "route", "show"], timeout=10).stdout for f in {family(b) for b, _ in self.peer_routes}}
+        return all(re.search(rf"^{re.escape(block)} .*dev {re.escape(dev)}\b", tables[family(block)], re.M)
+                   for block, dev in self.peer_routes)
 
     def attached(self) -> bool:
         got = bpfattach.attachments(self.node.netns)
@@ -321,9 +332,12 @@ class RealFelix:
     (eBPF mode) its programs are attached to both hooks of eth0, the pool's tunnel device (felix's
     default bpfDataIfacePattern holds vxlan.calico and tunl0) and the workload's interface."""
 
-    def __init__(self, topo: Topology, build, api, *, bpf: bool, workdir: Path, pool_encapsulation: str = "VXLAN"):
+    def __init__(self, topo: Topology, build, api, *, bpf: bool, workdir: Path, pool_encapsulation: str = "VXLAN",
+                 ipv6: bool = False):
         self.topo, self.build, self.api, self.bpf, self.workdir = topo, build, api, bpf, workdir
         self.route_dev = ROUTE_DEVICE[pool_encapsulation]
+        # dual-stack: the IPv6 blocks' device (VXLAN pools only, lab/calicoobjects.py)
+        self.route_dev6 = route_device6(build.tag) if ipv6 else None
         self.nodes: list[FelixNode] = []
         self.timings: dict = {}
 
@@ -331,14 +345,16 @@ class RealFelix:
         t0 = time.monotonic()
         root = cgroup2_root()
         kubeconfig = self.api.kubeconfig("felix")
-        blocks = {n.name: block_cidr(n.index) for n in self.topo.nodes}
         for node in self.topo.nodes:
-            ifaces = list(dict.fromkeys(["eth0", self.route_dev]))
+            ifaces = list(dict.fromkeys(["eth0", self.route_dev] + ([self.route_dev6] if self.route_dev6 else [])))
             ifaces += [self.topo.backend.host_iface] if node.name == self.topo.backend.node else []
+            peers = [peer for peer in self.topo.nodes if peer.index != node.index]
+            routes = [(block_cidr(peer.index), self.route_dev) for peer in peers]
+            routes += [(block_cidr6(peer), self.route_dev6) for peer in peers] if self.route_dev6 else []
             self.nodes.append(FelixNode(
                 node, self.build.felix, self.build.bpf, self.workdir,
                 felix_env(node, kubeconfig, starts_in_iptables_mode=not self.bpf), tuple(ifaces),
-                tuple(b for name, b in blocks.items() if name != node.name), route_dev=self.route_dev, bpf=self.bpf))
+                tuple(routes), bpf=self.bpf))
         for fn in self.nodes:
             fn.start(root)
         self._wait_ready()

@@ -14,6 +14,7 @@ import yaml
 
 from calico_conformance import processes
 from calico_conformance.executor import NetnsExecutor
+from calico_conformance.lab import ipv6 as lab_ipv6
 from calico_conformance.lab.realapi import LabApi
 from calico_conformance.lab.topology import POD_NAMESPACE as NAMESPACE, Topology
 from calico_conformance.realk8s import versions
@@ -34,33 +35,41 @@ def binary(cache: Cache) -> Path:
     return path
 
 
-def cluster_objects(topo: Topology) -> list[dict]:
+def cluster_objects(topo: Topology, *, ipv6: bool = False) -> list[dict]:
     """Nodes as a kubelet registers them, the NodePort Service and the EndpointSlice the
-    EndpointSlice controller would write for the lab's backend pod."""
+    EndpointSlice controller would write for the lab's backend pod; dual-stack (``ipv6``): Nodes
+    with both InternalIPs, RequireDualStack Services and an IPv6 EndpointSlice beside the IPv4 one."""
     objs: list[dict] = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}]
     for n in topo.nodes:
+        cidrs = [n.pod_cidr] + ([lab_ipv6.pod_cidr(n)] if ipv6 else [])
+        internal = [n.address] + ([lab_ipv6.node_ip(n)] if ipv6 else [])
         objs.append({"apiVersion": "v1", "kind": "Node",
                      "metadata": {"name": n.name, "labels": {"kubernetes.io/hostname": n.name,
                                                              "kubernetes.io/os": "linux"}},
-                     "spec": {"podCIDR": n.pod_cidr, "podCIDRs": [n.pod_cidr]},
-                     "status": {"addresses": [{"type": "InternalIP", "address": n.address},
-                                              {"type": "Hostname", "address": n.name}]}})
+                     "spec": {"podCIDR": n.pod_cidr, "podCIDRs": cidrs},
+                     "status": {"addresses": [{"type": "InternalIP", "address": a} for a in internal]
+                                + [{"type": "Hostname", "address": n.name}]}})
     b, spec = topo.backend, topo.spec
+    families = [("IPv4", "lab", b.ip)] + ([("IPv6", "lab6", lab_ipv6.backend_ip(topo))] if ipv6 else [])
     # the Cluster Service and an externalTrafficPolicy: Local one, both in front of the backend pod
     for name, policy, node_port in ((SERVICE, "Cluster", spec.node_port),
                                     (SERVICE_LOCAL, "Local", spec.node_port_local)):
+        service = {"type": "NodePort", "externalTrafficPolicy": policy,
+                   "ports": [{"name": "http", "protocol": "TCP", "port": b.port, "targetPort": b.port,
+                              "nodePort": node_port}]}
+        if ipv6:
+            service.update(ipFamilyPolicy="RequireDualStack", ipFamilies=[f for f, _, _ in families])
         objs.append({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": NAMESPACE},
-                     "spec": {"type": "NodePort", "externalTrafficPolicy": policy,
-                              "ports": [{"name": "http", "protocol": "TCP", "port": b.port, "targetPort": b.port,
-                                         "nodePort": node_port}]}})
-        objs.append({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-                     "metadata": {"name": f"{name}-lab", "namespace": NAMESPACE,
-                                  "labels": {"kubernetes.io/service-name": name,
-                                             "endpointslice.kubernetes.io/managed-by": "calico-conformance"}},
-                     "addressType": "IPv4",
-                     "endpoints": [{"addresses": [b.ip], "nodeName": b.node,
-                                    "conditions": {"ready": True, "serving": True, "terminating": False}}],
-                     "ports": [{"name": "http", "protocol": "TCP", "port": b.port}]})
+                     "spec": service})
+        objs += [{"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+                  "metadata": {"name": f"{name}-{suffix}", "namespace": NAMESPACE,
+                               "labels": {"kubernetes.io/service-name": name,
+                                          "endpointslice.kubernetes.io/managed-by": "calico-conformance"}},
+                  "addressType": family,
+                  "endpoints": [{"addresses": [address], "nodeName": b.node,
+                                 "conditions": {"ready": True, "serving": True, "terminating": False}}],
+                  "ports": [{"name": "http", "protocol": "TCP", "port": b.port}]}
+                 for family, suffix, address in families]
     return objs
 
 
