@@ -596,6 +596,23 @@ def bench_selftest(quick: bool, figs: Figures) -> None:
 
 # ---- 7. real felix in the lab (--real-felix) --------------------------------------------------
 
+def _bring_ups(profile: str, build, times: int = 3) -> tuple[list, list, list, list]:
+    """``times`` lab bring-ups of a real-felix profile: every node ready, each node's start to
+    ready, the whole bring-up, felix's peak RSS (MB)."""
+    ready, per_node, bringup, felix_rss = [], [], [], []
+    for _ in range(times):
+        target = LabTarget(LabSpec(run_id=f"{os.getpid()}-bench{next(_lab_numbers)}"), profiles.get(profile),
+                           felix_build=build)
+        try:
+            bringup.append(timed(target.up))
+            ready.append(target.lab.timings["felix_ready_s"])
+            per_node += list(target.lab.timings["felix_ready_per_node_s"].values())
+            felix_rss.append(max(target.lab.real_felix.peak_rss_kb().values()) / 1024)
+        finally:
+            target.close()
+    return ready, per_node, bringup, felix_rss
+
+
 def bench_real_felix(figs: Figures, scratch: Path, *, cold_build: bool) -> None:
     """Per felix version built: felix's start-to-ready on every node (process start to /readiness,
     routes and programs on every interface: lab/realfelix.py), the whole suite against it as a
@@ -610,27 +627,21 @@ def bench_real_felix(figs: Figures, scratch: Path, *, cold_build: bool) -> None:
             print(f"  felix {tag}: not built; run `calico-conformance lab build felix --calico-version {tag}`")
             continue
         key = tag.lstrip("v").replace(".", "_")
-        ready, per_node, bringup, felix_rss = [], [], [], []
-        for _ in range(3):
-            target = LabTarget(LabSpec(run_id=f"{os.getpid()}-bench{next(_lab_numbers)}"),
-                               profiles.get("calico-ebpf"), felix_build=build)
-            try:
-                bringup.append(timed(target.up))
-                ready.append(target.lab.timings["felix_ready_s"])
-                per_node += list(target.lab.timings["felix_ready_per_node_s"].values())
-                felix_rss.append(max(target.lab.real_felix.peak_rss_kb().values()) / 1024)
-            finally:
-                target.close()
+        ready, per_node, bringup, felix_rss = _bring_ups("calico-ebpf", build)
+        ready6 = _bring_ups("calico-ebpf-dual-stack", build)[0]
         run = run_suite(["--lab-dataplane", "calico-ebpf", "--calico-version", tag], scratch / f"felix-{key}")
         warm = wall_of([*cli(), "lab", "build", "felix", "--calico-version", tag], 3)
         row = [tag, show(statistics.median(per_node), "s"), show(statistics.median(ready), "s"),
-               show(statistics.median(bringup), "s"), show(run.wall_s, "s"), run.returncode,
+               show(statistics.median(ready6), "s"), show(statistics.median(bringup), "s"), show(run.wall_s, "s"),
+               run.returncode,
                f"{max(felix_rss):.0f} MB", f"{run.tree_peak_mb:.0f} MB", show(warm, "s")]
         figs.add(f"felix_{key}_ready_s", f"felix {tag}: process start to ready, one node (median)",
                  statistics.median(per_node), "s")
         figs.add(f"felix_{key}_all_ready_s", f"felix {tag}: every node ready, parallel start (median)",
                  statistics.median(ready), "s")
         figs.add(f"felix_{key}_bringup_s", f"felix {tag}: whole lab bring-up (median)", statistics.median(bringup), "s")
+        figs.add(f"felix_{key}_dual_stack_ready_s", f"felix {tag}: every node ready, dual-stack (median)",
+                 statistics.median(ready6), "s")
         figs.add(f"felix_{key}_suite_s", f"felix {tag}: whole suite, `run --lab-dataplane calico-ebpf`", run.wall_s,
                  "s", REAL_FELIX_SUITE_GOAL_S)
         figs.add(f"felix_{key}_rss_mb", f"felix {tag}: one felix's peak RSS", max(felix_rss), "MB")
@@ -646,7 +657,7 @@ def bench_real_felix(figs: Figures, scratch: Path, *, cold_build: bool) -> None:
                      "caches as they are)", cold, "s")
             row.append(show(cold, "s"))
         rows.append(row)
-    headers = ["felix", "start to ready (node)", "all ready", "lab bring-up", "suite", "exit", "felix RSS",
+    headers = ["felix", "start to ready (node)", "all ready", "dual-stack all ready", "lab bring-up", "suite", "exit", "felix RSS",
                "run peak RSS", "build (cached)"] + (["build (empty cache)"] if cold_build else [])
     if rows:
         table(headers, rows)
