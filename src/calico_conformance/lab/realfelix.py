@@ -328,7 +328,8 @@ def kernel_lacks(profile: Profile) -> str | None:
 
 class RealFelix:
     """Felix on every node of ``topo``; ``start()`` returns when each is ready: /readiness answers
-    200, the route to every other node's block goes where the pool's encapsulation says, and
+    200, the route to every other node's block (each family's, dual-stack) goes where the pool's
+    encapsulation and felix's version say, and
     (eBPF mode) its programs are attached to both hooks of eth0, the pool's tunnel device (felix's
     default bpfDataIfacePattern holds vxlan.calico and tunl0) and the workload's interface."""
 
