@@ -40,6 +40,7 @@ DIFFERENCES = {
     "calico-ebpf-two-nics": {},
     "calico-ebpf-dual-stack": {"EBPF-IPV6-NODEPORT": P},
     "calico-ebpf-dual-stack-ipv6-off": {"EBPF-IPV6-NODEPORT": F},
+    "calico-ebpf-dual-stack-after-kube-proxy": {"EBPF-IPV6-NODEPORT": P},
     "calico-ebpf-nftables-after-kube-proxy": {},      # at v3.31; v3.29 breaks EBPF-NO-KUBE-PROXY (breaks_before)
     "calico-iptables": {"EBPF-BPF-ACTIVE": S, "EBPF-NODEPORT-VXLAN": F, "EBPF-SOURCE-IP": F, "EBPF-NO-KUBE-PROXY": F},
     "ebpf-dsr-optout": {},

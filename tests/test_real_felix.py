@@ -41,7 +41,8 @@ COUNTERPARTS = {"calico-ebpf": "ebpf-tunnel", "calico-ebpf-dsr": "ebpf-dsr",
                 "calico-ebpf-dsr-backend-only": "ebpf-dsr-backend-only",
                 "calico-ebpf-dsr-ingress-only": "ebpf-dsr-ingress-only",
                 "calico-ebpf-two-nics": "ebpf-two-nics", "calico-ebpf-dual-stack": "ebpf-dual-stack",
-                "calico-ebpf-dual-stack-ipv6-off": "defect-ipv6-nodeport"}
+                "calico-ebpf-dual-stack-ipv6-off": "defect-ipv6-nodeport",
+                "calico-ebpf-dual-stack-after-kube-proxy": "ebpf-dual-stack"}
 # where felix's version decides, the emulated profile that behaves as that felix does
 COUNTERPARTS_BEFORE = {("calico-ebpf-nftables-after-kube-proxy", "v3.29.7"): "defect-kube-proxy-nftables-mode"}
 SERVICE_PORTS = {None, 30080, 30081, 8080, 4789}      # every other port is an ephemeral one

@@ -112,7 +112,7 @@ class Lab:
         else:
             self.api.apply(cluster_objects(self.topo))
         if profile.real_kube_proxy:
-            self.real_kube_proxy = RealKubeProxy(self.topo, self.api)
+            self.real_kube_proxy = RealKubeProxy(self.topo, self.api, ipv6=profile.ipv6)
             self.real_kube_proxy.start()
             if profile.real_kube_proxy == "stopped":
                 self.real_kube_proxy.stop()

@@ -176,6 +176,11 @@ PROFILES: dict[str, Profile] = {p.name: p for p in [
             summary="real felix in eBPF mode, dual-stack (IPv4 and IPv6 VXLAN pools, ipv6Support, dual-stack "
                     "Services): NodePort on IPv4 and IPv6, each in felix's own VXLAN (VNI 0xca11c0) over its "
                     "family's underlay [truth: ipv6-nodeport]"),
+    Profile(name="calico-ebpf-dual-stack-after-kube-proxy", real_felix=True, real_kube_proxy="stopped",
+            kube_proxy_rules="felix-cleaned", ipv6=True, felix=replace(_BPF, ipv6_support=True),
+            summary="the switch-over on a dual-stack cluster: kube-proxy v1.30 programs both families' Services, "
+                    "is removed, and felix with ipv6Support cleans its IPv4 and IPv6 rules "
+                    "[truth: kube-proxy-ipv6-follows-ipv6support]"),
     Profile(name="calico-ebpf-dual-stack-ipv6-off", real_felix=True, ipv6=True, breaks=("EBPF-IPV6-NODEPORT",),
             summary="real felix in eBPF mode on a dual-stack cluster, but ipv6Support false (the default where the "
                     "operator does not autodetect IPv6): felix runs no IPv6 dataplane, so nothing serves the IPv6 "

@@ -87,8 +87,11 @@ class RealKubeProxy:
     ``start()`` returns once each has programmed both NodePorts, ``stop()`` ends them (their rules
     stay, as when kube-proxy's DaemonSet is scaled away)."""
 
-    def __init__(self, topo: Topology, api: LabApi, *, cache: Cache | None = None, sync_timeout: float = 90.0):
+    def __init__(self, topo: Topology, api: LabApi, *, cache: Cache | None = None, sync_timeout: float = 90.0,
+                 ipv6: bool = False):
         self.topo, self.api, self.sync_timeout = topo, api, sync_timeout
+        # dual-stack: synced only once the IPv6 NodePorts are programmed too
+        self.saves = ("iptables-save", "ip6tables-save") if ipv6 else ("iptables-save",)
         self.cache = cache or Cache(root())
         self.proxies: list[processes.Process] = []
         self.timings: dict = {}
@@ -110,10 +113,13 @@ class RealKubeProxy:
         self.timings["kube_proxy_synced_s"] = round(time.monotonic() - t0, 2)
 
     def _synced(self, netns: str) -> bool:
-        out = NetnsExecutor(netns).run(["iptables-save", "-t", "nat"], timeout=20).stdout
         ports = (self.topo.spec.node_port, self.topo.spec.node_port_local)
-        return all(any(line.startswith("-A KUBE-NODEPORTS") and f"--dport {port}" in line
-                       for line in out.splitlines()) for port in ports)
+        for save in self.saves:
+            out = NetnsExecutor(netns).run([save, "-t", "nat"], timeout=20).stdout
+            if not all(any(line.startswith("-A KUBE-NODEPORTS") and f"--dport {port}" in line
+                           for line in out.splitlines()) for port in ports):
+                return False
+        return True
 
     def _wait_synced(self) -> None:
         deadline = time.monotonic() + self.sync_timeout

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import tempfile
+import time
 import uuid
 
 from calico_conformance.evidence.pcap import LINKTYPE_ETHERNET, read_capture
@@ -20,6 +21,10 @@ SNAPLEN = "262144"     # GSO super-frames exceed 64 KiB
 BUFFER_KIB = "32768"
 # --immediate-mode: without it packets wait in the kernel buffer and a short probe batch is lost
 # when tcpdump is stopped; -U: each packet is written to the file as it comes.
+# What is still in the ring when tcpdump is told to stop is lost too: on a busy machine tcpdump may
+# not have run since the probe's last packets came (seen once: the lab's ETP check, captured with
+# tcpdump beside another test run, skipped as unable to see), so it gets this long to catch up first.
+DRAIN_S = 0.3
 
 
 def interface_mac(executor, iface: str) -> bytes | None:
@@ -70,6 +75,7 @@ class NodeCapture:
                 pass
 
     def stop(self) -> dict[CapturePoint, list[RawFrame]]:
+        time.sleep(DRAIN_S)
         for executor, proc, path in self._jobs.values():
             proc.stop()
         frames = {}
