@@ -48,6 +48,12 @@ def _run(argv: list[str], *, input: str | None = None, what: str) -> None:
         raise LabError(f"lab bring-up failed while {what}: {err}{_kernel_hint(err)}")
 
 
+def _ipv6_batches(batches: list[tuple[str, list[str], str]]) -> None:
+    """One `ip -6 -batch` per (namespace, lines, who it configures)."""
+    for ns, lines, who in batches:
+        _run(["ip", "-6", "-n", ns, "-batch", "-"], input="\n".join(lines) + "\n", what=f"configuring IPv6 on {who}")
+
+
 def _kernel_hint(err: str) -> str:
     if "Unknown device type" in err or "Operation not supported" in err:
         return " (the kernel lacks a feature the lab needs: veth, bridge, VXLAN or nftables)"
@@ -219,9 +225,7 @@ class Lab:
             batches = [(topo.client_ns, ipv6.felix_client_lines(), "the client"),
                        (topo.backend.netns, ipv6.felix_pod_lines(topo), "the backend pod")]
             batches += [(node.netns, ipv6.felix_node_lines(topo, node), node.name) for node in topo.nodes]
-            for ns, lines, who in batches:
-                _run(["ip", "-6", "-n", ns, "-batch", "-"], input="\n".join(lines) + "\n",
-                     what=f"configuring IPv6 on {who}")
+            _ipv6_batches(batches)
 
     def _configure_ipv6(self) -> None:
         topo, profile = self.topo, self.profile
@@ -230,9 +234,7 @@ class Lab:
                    (topo.backend.netns, ipv6.pod_lines(topo), "the backend pod")]
         batches += [(n.netns, ipv6.node_lines(topo, profile, n, overlay, np_tunnel), n.name)
                     for n in topo.nodes]
-        for ns, lines, who in batches:
-            _run(["ip", "-6", "-n", ns, "-batch", "-"], input="\n".join(lines) + "\n",
-                 what=f"configuring IPv6 on {who}")
+        _ipv6_batches(batches)
         for node in topo.nodes:
             _run(["bridge", "-n", node.netns, "-batch", "-"], input="\n".join(ipv6.fdb_lines(topo, node)) + "\n",
                  what=f"programming IPv6 VXLAN forwarding on {node.name}")

@@ -82,24 +82,20 @@ TUNNEL_KIND = {"VXLAN": "vxlan", "IPIP": "ipip", "None": None}
 
 @dataclass(frozen=True)
 class _Family:
-    """One address family's IPAM: its blocks, the tunnel address's handle and type (calico-node's
-    node/pkg/allocateip/allocateip.go @ v3.29.7), the pod's address."""
+    """One address family's IPAM: the node's block, the pod's address, and the tunnel address's kind
+    as calico-node names it in its handle and its type (node/pkg/allocateip/allocateip.go @ v3.29.7:
+    vxlan-tunnel-addr-<node> / vxlanTunnelAddress, vxlan-v6-... / vxlanV6..., ipip-... / ipip...)."""
     block: Callable[[LabNode], str]
-    size: int
-    tunnel_handle: str           # "<kind>-tunnel-addr-<node>"; kind vxlan, vxlan-v6, ipip
-    tunnel_type: str             # "<kind>TunnelAddress"; kind vxlan, vxlanV6, ipip
-    pod_ordinal: int
+    pod_ip: str
+    tunnel: tuple[str, str] | None
 
 
 def _families(topo: Topology, profile: Profile) -> list[_Family]:
     tunnel = TUNNEL_KIND[profile.pool_encapsulation]
-    families = [_Family(lambda n: block_cidr(n.index), BLOCK_SIZE, f"{tunnel}-tunnel-addr-{{node}}" if tunnel else "",
-                        f"{tunnel}TunnelAddress" if tunnel else "", int(topo.backend.ip.rsplit(".", 1)[1]))]
+    families = [_Family(lambda n: block_cidr(n.index), topo.backend.ip, (tunnel, tunnel) if tunnel else None)]
     if profile.ipv6:
-        v6 = tunnel == "vxlan"
-        families.append(_Family(block_cidr6, BLOCK_SIZE6, "vxlan-v6-tunnel-addr-{node}" if v6 else "",
-                                "vxlanV6TunnelAddress" if v6 else "",
-                                int(ipaddress.IPv6Address(ipv6.backend_ip(topo))) & ((1 << (128 - BLOCK_SIZE6)) - 1)))
+        tunnel6 = ("vxlan-v6", "vxlanV6") if tunnel == "vxlan" else None     # IPIP carries IPv4 only
+        families.append(_Family(block_cidr6, ipv6.backend_ip(topo), tunnel6))
     return families
 
 
@@ -114,15 +110,16 @@ def _ipam(topo: Topology, profile: Profile, tag: str) -> list[dict]:
     for family in _families(topo, profile):
         for node in topo.nodes:
             cidr = family.block(node)
-            allocations: list = [None] * (1 << ((128 if ":" in cidr else 32) - family.size))
+            net = ipaddress.ip_network(cidr)
+            allocations: list = [None] * net.num_addresses
             attributes, seq = [], {}
-            if family.tunnel_handle:
-                handle = family.tunnel_handle.format(node=node.name)
+            if family.tunnel:
+                handle, kind = f"{family.tunnel[0]}-tunnel-addr-{node.name}", f"{family.tunnel[1]}TunnelAddress"
                 allocations[0], seq["0"] = len(attributes), 0
-                attributes.append({"handle_id": handle, "secondary": {"node": node.name, "type": family.tunnel_type}})
+                attributes.append({"handle_id": handle, "secondary": {"node": node.name, "type": kind}})
                 handles.setdefault(handle, {})[cidr] = 1
             if node.name == topo.backend.node:
-                ordinal = family.pod_ordinal
+                ordinal = int(ipaddress.ip_address(family.pod_ip)) - int(net.network_address)
                 allocations[ordinal], seq[str(ordinal)] = len(attributes), 0
                 owner = {"namespace": POD_NAMESPACE, "node": node.name, "pod": topo.backend.name,
                          "timestamp": "2026-01-01 00:00:00.000000000 +0000 UTC"}
