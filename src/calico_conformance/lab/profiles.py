@@ -144,8 +144,9 @@ PROFILES: dict[str, Profile] = {p.name: p for p in [
             summary="eBPF where kube-proxy cannot be removed (AKS): kube-proxy's chains stay and "
                     "Felix is told not to clean them up (bpfKubeProxyIptablesCleanupEnabled: false)"),
     replace(_TUNNEL, name="ebpf-dual-stack", ipv6=True, felix=replace(_BPF, ipv6_support=True),
-            summary="eBPF tunnel, dual-stack: NodePort on IPv4 and IPv6, each forwarded over its "
-                    "own VXLAN device (vxlan.calico, vxlan-v6.calico) with the client's address kept"),
+            summary="eBPF tunnel, dual-stack: NodePort on IPv4 and IPv6, each in felix's own VXLAN over its "
+                    "family's underlay with the client's address kept; pods reach each other through vxlan.calico "
+                    "and vxlan-v6.calico, as felix v3.29 names them [truth: ipv6-nodeport]"),
     # Real felix, built from Calico's source (`calico-conformance lab build felix`): the same checks
     # judged by the real thing.
     Profile(name="calico-ebpf", real_felix=True,
