@@ -7,10 +7,10 @@ import sys
 import time
 
 import pytest
-
-from calico_conformance import netns
-from calico_conformance.lab import sweeper
 from suite_runner import REPO, needs_root, with_ctrl_c
+
+from calico_conformance import netns, processes
+from calico_conformance.lab import sweeper
 
 CLI = [sys.executable, "-m", "calico_conformance.cli"]
 
@@ -74,3 +74,18 @@ def test_normal_run_leaves_no_namespace(tmp_path):
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 6, out          # a selection: partial
     assert [n for n in sweeper.all_lab_namespaces() if n.startswith(f"cclab-{proc.pid}-")] == []
+
+
+def test_a_process_is_stopped_and_reaped_even_when_popens_wait_lock_was_left_held(tmp_path):
+    """A Ctrl-C that lands inside Popen.wait can leave Popen's internal lock held (CPython 3.11), and
+    every later Popen.wait then times out: a run interrupted while it waited for its --lab-inject
+    program ended in an internal error. processes.Process reaps by pid, so it stops all the same."""
+    proc = processes.Process("sleeper", ["sleep", "30"], tmp_path / "sleeper.log")
+    proc.proc._waitpid_lock.acquire()        # the state such a Ctrl-C leaves
+    started = time.monotonic()
+    proc.stop(timeout=1.0)
+    assert not proc.alive() and proc.proc.returncode is not None
+    assert time.monotonic() - started < 3
+    done = processes.Process("quick", ["true"], tmp_path / "quick.log")
+    done.proc._waitpid_lock.acquire()
+    assert done.wait(timeout=5) == 0

@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import threading
+import time
 from pathlib import Path
 from typing import Sequence
 
@@ -56,14 +57,34 @@ class Process:
         return self.proc.pid
 
     def alive(self) -> bool:
-        return self.proc.poll() is None
+        return not self._reaped(0)
 
     def wait(self, timeout: float) -> int:
         """Its exit code; ``ExecutorError`` if it is still running after ``timeout`` seconds."""
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            raise ExecutorError(f"{self.name} did not finish within {timeout:g} s") from None
+        if not self._reaped(timeout):
+            raise ExecutorError(f"{self.name} did not finish within {timeout:g} s")
+        return self.proc.returncode
+
+    def _reaped(self, timeout: float) -> bool:
+        """Whether it has ended (reaped, its exit code in ``proc.returncode``), waiting up to
+        ``timeout`` s. Not Popen.wait/poll: a Ctrl-C landing between their taking of Popen's
+        internal lock and their ``try`` leaves the lock held (CPython 3.11), and every later wait
+        then times out whether the process lives or not (seen: a run interrupted while it waited
+        for its --lab-inject program ended in an internal error, not "interrupted")."""
+        deadline = time.monotonic() + timeout
+        while self.proc.returncode is None:
+            try:
+                pid, status = os.waitpid(self.proc.pid, os.WNOHANG)
+            except ChildProcessError:        # reaped elsewhere: its status is gone
+                self.proc.returncode = 0
+                break
+            if pid:
+                self.proc.returncode = os.waitstatus_to_exitcode(status)
+                break
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
+        return True
 
     def last_log_line(self) -> str:
         try:
@@ -80,17 +101,14 @@ class Process:
                 os.killpg(self.proc.pid, sig)
             except (ProcessLookupError, PermissionError):
                 break
-            try:
-                self.proc.wait(wait)
+            if self._reaped(wait):
                 if sig == signal.SIGTERM:
-                    os.killpg(self.proc.pid, signal.SIGKILL)    # whatever of its group is left
+                    try:
+                        os.killpg(self.proc.pid, signal.SIGKILL)    # whatever of its group is left
+                    except (ProcessLookupError, PermissionError):
+                        pass
                 break
-            except subprocess.TimeoutExpired:
-                continue
-            except (ProcessLookupError, PermissionError):
-                break
-        if self.proc.poll() is None:
-            self.proc.wait(5.0)
+        self._reaped(5.0)
         with _lock:
             if self in _live:
                 _live.remove(self)
